@@ -1,0 +1,28 @@
+"""textfit: fine-tune pretrained transformer encoders for text classification, on Keras 3."""
+
+from textfit.backend import backend_name  # first: picks the Keras backend before keras loads
+from textfit.data import DataConfig, Examples, LabelMap, read_examples, split_examples
+from textfit.evaluate import classification_metrics, evaluate, write_metrics
+from textfit.models.classifier import LoadReport, ModelConfig, TextClassifier
+from textfit.schedule import WarmupThenDecay, default_optimizer
+from textfit.tokenizer import Tokenizer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DataConfig",
+    "Examples",
+    "LabelMap",
+    "LoadReport",
+    "ModelConfig",
+    "TextClassifier",
+    "Tokenizer",
+    "WarmupThenDecay",
+    "backend_name",
+    "classification_metrics",
+    "default_optimizer",
+    "evaluate",
+    "read_examples",
+    "split_examples",
+    "write_metrics",
+]

@@ -1,0 +1,122 @@
+"""Batches of tokenized examples for Keras: length-bucketed, padded per batch.
+
+Training batches are drawn from examples of similar length, so little compute
+goes to padding, yet the order is reshuffled every epoch: the examples are
+shuffled, cut into chunks of ``BUCKET_CHUNK_BATCHES`` batches, each chunk is
+sorted by length and split into batches, and the batches are shuffled.
+"""
+
+import keras
+import numpy as np
+
+from textfit.tokenizer import EncodedTexts, pad_batch
+
+# A chunk of 50 batches keeps epochs well mixed while most batches pad < 10 % (sorting
+# the whole set would give near-zero padding but the same batches every epoch).
+BUCKET_CHUNK_BATCHES = 50
+
+
+def default_pad_multiple() -> int:
+    """Pad lengths to multiples of 16 on JAX (few shapes to compile), exactly on torch (eager)."""
+    return 16 if keras.backend.backend() == "jax" else 1
+
+
+def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Split shuffled example indices into batches of similar length, in shuffled batch order."""
+    order = rng.permutation(len(lengths))
+    chunk_size = batch_size * BUCKET_CHUNK_BATCHES
+    batches = []
+    for start in range(0, len(order), chunk_size):
+        chunk = order[start : start + chunk_size]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Split example indices into batches after sorting by length (for evaluation and prediction)."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class TextBatches(keras.utils.PyDataset):
+    """A Keras dataset over tokenized examples, padded per batch.
+
+    Use it to feed ``fit``/``evaluate``/``predict`` when the texts are already
+    encoded; ``TextClassifier`` builds one for you from raw strings.
+
+    Args:
+        encoded: the tokenized examples.
+        label_ids: int label per example, or None (prediction).
+        batch_size: examples per batch.
+        shuffle: reshuffle (length-bucketed) every epoch; else sort by length once.
+        seed: seed of the shuffling.
+        pad_token_id: id used for padding.
+        pad_to_multiple_of: round each batch's length up to this multiple.
+        sample_weights: optional float weight per example.
+
+    Example:
+        >>> batches = TextBatches(encoded, label_ids, batch_size=32, shuffle=True, seed=0, pad_token_id=0)
+        >>> inputs, label_batch = batches[0]
+        >>> sorted(inputs)
+        ['padding_mask', 'segment_ids', 'token_ids']
+    """
+
+    def __init__(
+        self,
+        encoded: EncodedTexts,
+        label_ids=None,
+        *,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        pad_token_id: int = 0,
+        pad_to_multiple_of: int | None = None,
+        sample_weights=None,
+    ):
+        super().__init__()
+        if len(encoded) == 0:
+            raise ValueError("Received no examples: the data set is empty.")
+        self.encoded = encoded
+        self.label_ids = None if label_ids is None else np.asarray(label_ids, dtype=np.int32)
+        self.sample_weights = None if sample_weights is None else np.asarray(sample_weights, dtype=np.float32)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.pad_token_id = pad_token_id
+        self.pad_to_multiple_of = pad_to_multiple_of or default_pad_multiple()
+        self._lengths = encoded.lengths
+        self._rng = np.random.default_rng(seed)
+        self.batch_indices = self._plan()
+
+    def _plan(self) -> list[np.ndarray]:
+        if self.shuffle:
+            return bucketed_batches(self._lengths, self.batch_size, self._rng)
+        return sorted_batches(self._lengths, self.batch_size)
+
+    def __len__(self) -> int:
+        return len(self.batch_indices)
+
+    def __getitem__(self, index: int):
+        indices = self.batch_indices[index]
+        inputs = pad_batch(
+            self.encoded, indices, pad_token_id=self.pad_token_id, pad_to_multiple_of=self.pad_to_multiple_of
+        )
+        if self.label_ids is None:
+            return (inputs,)
+        if self.sample_weights is None:
+            return inputs, self.label_ids[indices]
+        return inputs, self.label_ids[indices], self.sample_weights[indices]
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self.batch_indices = self._plan()
+
+    @property
+    def example_order(self) -> np.ndarray:
+        """Example indices in the order the batches yield them (to restore input order)."""
+        return np.concatenate(self.batch_indices)
+
+    def padded_lengths(self) -> list[int]:
+        """The padded length of each batch, for inspecting how many shapes a run sees."""
+        multiple = self.pad_to_multiple_of
+        return [int(-(-self._lengths[b].max() // multiple) * multiple) for b in self.batch_indices]

@@ -1,0 +1,347 @@
+"""Labelled text from CSV, TSV, JSONL, Parquet files or pandas DataFrames.
+
+``read_examples`` validates at the boundary: every missing column, empty text and
+empty label is reported at once, naming the file and the rows, before any training.
+"""
+
+import difflib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+_MAX_ROWS_LISTED = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """Where the text and labels are in a table.
+
+    Args:
+        text_column: column holding the text.
+        text_pair_column: optional column holding a second text (sentence pairs).
+        label_column: column holding the label (string or integer).
+        encoding: text encoding of CSV/TSV/JSONL files.
+
+    Example:
+        >>> config = DataConfig(text_column="review", label_column="sentiment")
+        >>> examples = read_examples("train.csv", config)
+        >>> len(examples)
+        2000
+    """
+
+    text_column: str = field(default="text", metadata={"help": "Column holding the text."})
+    text_pair_column: str | None = field(
+        default=None, metadata={"help": "Column holding a second text, for sentence-pair tasks."}
+    )
+    label_column: str = field(default="label", metadata={"help": "Column holding the label (string or integer)."})
+    encoding: str = field(default="utf-8", metadata={"help": "Text encoding of CSV/TSV/JSONL files, e.g. latin-1."})
+
+    def __post_init__(self):
+        for name in ("text_column", "label_column"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must be a non-empty column name. Received: {name}={getattr(self, name)!r}")
+        if self.text_pair_column is not None and self.text_pair_column == self.text_column:
+            raise ValueError(
+                f"text_pair_column must differ from text_column. Received: both {self.text_column!r}"
+            )
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Texts (and optional second texts) with their label strings, read from ``source``."""
+
+    texts: list[str]
+    text_pairs: list[str] | None
+    labels: list[str] | None
+    source: str = "data"
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def inputs(self):
+        """What ``TextClassifier.fit``/``predict`` take: texts, or (text, pair) tuples."""
+        if self.text_pairs is None:
+            return self.texts
+        return list(zip(self.texts, self.text_pairs))
+
+    def subset(self, indices, source: str | None = None) -> "Examples":
+        pick = lambda values: None if values is None else [values[i] for i in indices]  # noqa: E731
+        return Examples(pick(self.texts), pick(self.text_pairs), pick(self.labels), source or self.source)
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """Label strings in id order: id ``i`` is ``labels[i]``.
+
+    Example:
+        >>> label_map = LabelMap.from_values(["pos", "neg", "pos"])
+        >>> label_map.labels, label_map.encode(["pos"]).tolist()
+        (('neg', 'pos'), [1])
+    """
+
+    labels: tuple[str, ...]
+
+    def __post_init__(self):
+        if len(self.labels) == 0:
+            raise ValueError("A classifier needs at least one label. Received: labels=[]")
+        duplicates = sorted({label for label in self.labels if self.labels.count(label) > 1})
+        if duplicates:
+            raise ValueError(f"Labels must be unique. Received duplicates: {duplicates}")
+
+    @classmethod
+    def from_values(cls, values) -> "LabelMap":
+        """The sorted distinct labels of ``values``; integer-like labels sort numerically."""
+        distinct = {label_to_string(value) for value in values}
+        if all(_is_integer_string(label) for label in distinct):
+            return cls(tuple(sorted(distinct, key=int)))
+        return cls(tuple(sorted(distinct)))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    def encode(self, values) -> np.ndarray:
+        """Label ids of ``values``: label strings, or integer ids in ``[0, num_classes)``."""
+        values = np.asarray(values)
+        if values.dtype.kind in "iub":
+            ids = values.astype(np.int64)
+            bad = sorted(set(ids[(ids < 0) | (ids >= self.num_classes)].tolist()))
+            if bad:
+                raise ValueError(
+                    f"Integer labels are label ids and must be in [0, {self.num_classes}); "
+                    f"received {bad[:_MAX_ROWS_LISTED]}. Labels: {list(self.labels)}. "
+                    "Pass label strings, or ids in range."
+                )
+            return ids.astype(np.int32)
+        index = {label: i for i, label in enumerate(self.labels)}
+        strings = [label_to_string(value) for value in values.tolist()]
+        unknown = sorted({label for label in strings if label not in index})
+        if unknown:
+            raise ValueError(
+                f"Received labels the model does not know: {unknown[:_MAX_ROWS_LISTED]}. "
+                f"Known labels: {list(self.labels)}. Load the model with labels=[...] covering every label."
+            )
+        return np.fromiter((index[label] for label in strings), dtype=np.int32, count=len(strings))
+
+    def decode(self, label_ids) -> list[str]:
+        return [self.labels[int(i)] for i in label_ids]
+
+
+def label_to_string(value) -> str:
+    """One label as a string: ints as ``"3"``, integral floats (from NaN-holding columns) as ``"3"``."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return str(value)
+
+
+def _is_integer_string(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def read_table(path, *, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a CSV, TSV, JSONL or Parquet file into a DataFrame, with errors that name the file."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"Data file {path.resolve()} does not exist.")
+    if path.is_dir():
+        raise ValueError(f"Expected a data file, received a folder: {path.resolve()}. Pass a CSV, TSV, JSONL or Parquet file.")
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise ValueError(
+            f"Cannot tell the format of {path} from its suffix {suffix!r}. Supported: {', '.join(SUPPORTED_SUFFIXES)}."
+        )
+    if path.stat().st_size == 0:
+        raise ValueError(f"Data file {path} is empty.")
+    try:
+        if suffix in (".csv", ".tsv"):
+            # Only empty cells are missing: a text that reads "NA" or "null" is still a text.
+            return pd.read_csv(
+                path,
+                sep="\t" if suffix == ".tsv" else ",",
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                encoding=encoding,
+            )
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        return _read_jsonl(path, encoding)
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path} is not valid {encoding}: byte {error.start} (0x{error.object[error.start]:02x}) cannot be decoded. "
+            "Pass the file's encoding, e.g. --encoding latin-1 (DataConfig(encoding='latin-1'))."
+        ) from None
+    except pd.errors.ParserError as error:
+        raise ValueError(f"Could not parse {path}: {error}. Check the delimiter and quoting of that line.") from None
+    except (OSError, ValueError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise ValueError(f"Could not read {path}: {error}") from None
+
+
+def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
+    records = []
+    with open(path, encoding=encoding) as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path} line {line_number} is not valid JSON: {error.msg}. Each line must be one JSON object.") from None
+            if not isinstance(record, dict):
+                raise ValueError(f"{path} line {line_number} is a JSON {type(record).__name__}, expected an object.")
+            records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def read_examples(source, config: DataConfig = DataConfig(), *, require_labels: bool = True) -> Examples:
+    """Read labelled texts from a file path or DataFrame, checking columns and values.
+
+    Use it for every table that goes into training, evaluation or prediction: all
+    problems of a file (missing columns, empty texts, empty labels) are reported at once.
+
+    Args:
+        source: path to a .csv/.tsv/.jsonl/.parquet file, or a pandas DataFrame.
+        config: which columns hold the text, the optional pair and the label.
+        require_labels: False for prediction, where a label column is optional.
+
+    Returns:
+        ``Examples`` with texts, optional text pairs and label strings.
+
+    Example:
+        >>> examples = read_examples("reviews.csv", DataConfig(text_column="review"))
+        >>> examples.texts[0], examples.labels[0]
+        ('A great film.', 'positive')
+    """
+    if isinstance(source, pd.DataFrame):
+        table, name = source, "the DataFrame"
+    else:
+        table, name = read_table(source, encoding=config.encoding), str(source)
+    if len(table) == 0:
+        raise ValueError(f"{name} has a header but no data rows.")
+    columns = [str(column) for column in table.columns]
+    wanted = [("text_column", config.text_column)]
+    if config.text_pair_column is not None:
+        wanted.append(("text_pair_column", config.text_pair_column))
+    has_labels = config.label_column in columns
+    if require_labels or has_labels:
+        wanted.append(("label_column", config.label_column))
+    _check_columns(name, columns, wanted)
+
+    problems = []
+    texts = _text_values(table[config.text_column], name, config.text_column, problems)
+    text_pairs = None
+    if config.text_pair_column is not None:
+        text_pairs = _text_values(table[config.text_pair_column], name, config.text_pair_column, problems)
+    labels = None
+    if require_labels or has_labels:
+        labels = _label_values(table[config.label_column], name, config.label_column, problems)
+    if problems:
+        raise ValueError(f"{name} has {len(problems)} problem(s):\n- " + "\n- ".join(problems))
+    return Examples(texts, text_pairs, labels, name)
+
+
+def _check_columns(name: str, columns: list[str], wanted: list[tuple[str, str]]) -> None:
+    missing = [(argument, column) for argument, column in wanted if column not in columns]
+    if not missing:
+        return
+    hints = []
+    for argument, column in missing:
+        flag = "--" + argument.replace("_", "-")
+        close = difflib.get_close_matches(column, columns, n=1, cutoff=0.5)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        hints.append(f"{argument}={column!r}{guess}: pass {flag} COLUMN")
+    raise ValueError(
+        f"Expected columns {[column for _, column in wanted]} in {name}, found {columns}. Missing: " + "; ".join(hints) + "."
+    )
+
+
+def _rows(mask: np.ndarray) -> str:
+    rows = (np.flatnonzero(mask) + 1).tolist()
+    listed = ", ".join(map(str, rows[:_MAX_ROWS_LISTED]))
+    more = f" and {len(rows) - _MAX_ROWS_LISTED} more" if len(rows) > _MAX_ROWS_LISTED else ""
+    return f"data rows {listed}{more} (1-based, header not counted)"
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _text_values(column: pd.Series, name: str, column_name: str, problems: list) -> list[str]:
+    values = column.tolist()
+    missing = np.array([_is_missing(v) or (isinstance(v, str) and not v.strip()) for v in values])
+    not_text = np.array([not _is_missing(v) and not isinstance(v, str) for v in values])
+    if missing.any():
+        problems.append(
+            f"{missing.sum()} empty text(s) in column {column_name!r}: {_rows(missing)}. Remove those rows or fill them in."
+        )
+    if not_text.any():
+        kinds = sorted({type(v).__name__ for v, bad in zip(values, not_text) if bad})
+        problems.append(
+            f"{not_text.sum()} value(s) in column {column_name!r} are not text ({', '.join(kinds)}): {_rows(not_text)}. "
+            "Store the column as strings."
+        )
+    return values
+
+
+def _label_values(column: pd.Series, name: str, column_name: str, problems: list) -> list[str]:
+    values = column.tolist()
+    missing = np.array([_is_missing(v) or (isinstance(v, str) and not v.strip()) for v in values])
+    if missing.any():
+        problems.append(
+            f"{missing.sum()} empty label(s) in column {column_name!r}: {_rows(missing)}. Label those rows or remove them."
+        )
+    non_integral = np.array(
+        [isinstance(v, (float, np.floating)) and not _is_missing(v) and not float(v).is_integer() for v in values]
+    )
+    if non_integral.any():
+        problems.append(
+            f"Column {column_name!r} holds fractional numbers ({_rows(non_integral)}): a classifier needs class labels, "
+            "not scores. Use a column of class names or integer class ids."
+        )
+    return [label_to_string(v) if not _is_missing(v) else "" for v in values]
+
+
+def split_examples(examples: Examples, validation_fraction: float, *, seed: int = 0) -> tuple[Examples, Examples]:
+    """Split into (train, validation), stratified by label and seeded.
+
+    Each label with at least two examples puts ``round(fraction * count)`` of them
+    (at least one) into validation, so rare labels are validated too.
+
+    Example:
+        >>> train, validation = split_examples(examples, 0.1, seed=0)
+        >>> len(train) + len(validation) == len(examples)
+        True
+    """
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_split must be in (0, 1). Received: validation_split={validation_fraction}")
+    if examples.labels is None:
+        raise ValueError("A stratified split needs labels; the examples have none.")
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(examples.labels)
+    validation_indices = []
+    for label in sorted(set(examples.labels)):
+        indices = np.flatnonzero(labels == label)
+        if len(indices) < 2:
+            continue
+        count = min(len(indices) - 1, max(1, round(validation_fraction * len(indices))))
+        validation_indices.extend(rng.permutation(indices)[:count].tolist())
+    validation_mask = np.zeros(len(examples), dtype=bool)
+    validation_mask[validation_indices] = True
+    train_indices = np.flatnonzero(~validation_mask)
+    validation_indices = np.flatnonzero(validation_mask)
+    return (
+        examples.subset(train_indices, f"{examples.source} (train split)"),
+        examples.subset(validation_indices, f"{examples.source} (validation split)"),
+    )

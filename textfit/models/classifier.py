@@ -1,0 +1,594 @@
+"""TextClassifier: a pretrained encoder plus a new classification head, as one Keras model.
+
+Workflow: ``from_pretrained`` -> ``compile`` -> ``fit`` -> ``evaluate`` -> ``save_pretrained``
+-> ``from_pretrained`` -> ``predict``. Raw strings go straight into fit/evaluate/predict;
+tokenization and per-batch padding happen inside.
+"""
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from textfit import checkpoint
+from textfit.batches import TextBatches
+from textfit.data import LabelMap, split_examples, Examples
+from textfit.models import get_family
+from textfit.schedule import WarmupThenDecay, default_optimizer
+from textfit.tokenizer import Tokenizer
+
+logger = logging.getLogger("textfit")
+
+TEXTFIT_FILE = "textfit.json"
+METRICS_FILE = "metrics.json"
+HEAD_WEIGHT, HEAD_BIAS = "classifier.weight", "classifier.bias"
+_DEFAULT_BATCH_SIZE = 32
+_PREDICT_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """How the classifier reads text and builds its head.
+
+    Args:
+        max_length: tokens per example (special tokens included); longer texts are truncated.
+            None: the saved model's, else 128 (or the model's positions, if fewer).
+        dropout: dropout before the head; None uses the checkpoint's ``classifier_dropout``
+            or ``hidden_dropout_prob``, as transformers does.
+
+    Example:
+        >>> ModelConfig(max_length=64)
+        ModelConfig(max_length=64, dropout=None)
+    """
+
+    max_length: int | None = field(
+        default=None, metadata={"help": "Tokens per example; longer texts are truncated. Default: the saved model's, else 128."}
+    )
+    dropout: float | None = field(default=None, metadata={"help": "Dropout before the head (default: the checkpoint's)."})
+
+    def __post_init__(self):
+        if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 3):
+            raise ValueError(f"max_length must be an integer >= 3. Received: max_length={self.max_length}")
+        if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What ``from_pretrained`` did with the checkpoint's tensors (HF names)."""
+
+    loaded: tuple[str, ...]
+    newly_initialized: tuple[str, ...]
+    unused: tuple[str, ...]
+
+
+class TextClassifier(keras.Model):
+    """A transformer encoder with a classification head that outputs logits.
+
+    Build it with ``TextClassifier.from_pretrained``. The head is dropout + Dense with no
+    activation (``logits``), so the default loss is ``from_logits=True``; softmax is applied
+    only in ``predict_proba``.
+
+    Args:
+        backbone: the encoder layer (e.g. ``BertBackbone``).
+        tokenizer: the checkpoint's ``Tokenizer``.
+        label_map: label strings in id order.
+        hf_config: the checkpoint's config.json, kept to write it back on save.
+        model_config: ``ModelConfig``.
+        seed: seed of the head's initial weights, the dropout layers and ``fit``'s default seed.
+
+    Example:
+        >>> model = TextClassifier.from_pretrained("models/minilm", labels=["neg", "pos"])
+        >>> model.compile()
+        >>> model.fit(["great", "awful"], ["pos", "neg"], epochs=1, batch_size=32)
+        >>> model.predict(["a great film"])
+        ['pos']
+    """
+
+    def __init__(self, *, backbone, tokenizer: Tokenizer, label_map: LabelMap, hf_config: dict, model_config: ModelConfig, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.head_dropout = keras.layers.Dropout(_head_dropout(hf_config, model_config), seed=seed + 1)
+        # HF's initializer: normal(0, initializer_range), zero bias.
+        self.logits_layer = keras.layers.Dense(
+            label_map.num_classes,
+            kernel_initializer=keras.initializers.RandomNormal(stddev=hf_config.get("initializer_range", 0.02), seed=seed),
+            name="logits",
+        )
+        # Plain-Python state, kept out of Keras' variable tracking.
+        self._textfit_state = {
+            "tokenizer": tokenizer,
+            "label_map": label_map,
+            "hf_config": dict(hf_config),
+            "model_config": model_config,
+            "seed": seed,
+            "load_report": None,
+        }
+
+    # === Properties ===
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self._textfit_state["tokenizer"]
+
+    @property
+    def label_map(self) -> LabelMap:
+        return self._textfit_state["label_map"]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.label_map.labels
+
+    @property
+    def num_classes(self) -> int:
+        return self.label_map.num_classes
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self._textfit_state["model_config"]
+
+    @property
+    def hf_config(self) -> dict:
+        return dict(self._textfit_state["hf_config"])
+
+    @property
+    def load_report(self) -> LoadReport | None:
+        return self._textfit_state["load_report"]
+
+    @property
+    def family(self):
+        return get_family(self._textfit_state["hf_config"].get("model_type"))
+
+    def call(self, inputs, training=False):
+        outputs = self.backbone(inputs["token_ids"], inputs["segment_ids"], inputs["padding_mask"], training=training)
+        pooled = self.head_dropout(outputs["pooled_output"], training=training)
+        return self.logits_layer(pooled)  # (batch, num_classes) logits
+
+    # === Loading ===
+    @classmethod
+    def from_pretrained(
+        cls,
+        checkpoint_dir,
+        *,
+        labels=None,
+        num_labels: int | None = None,
+        max_length: int | None = None,
+        dropout: float | None = None,
+        seed: int = 0,
+    ) -> "TextClassifier":
+        """Load an encoder from a local Hugging Face folder and attach a classification head.
+
+        Use it both to start fine-tuning (a new head for ``labels``) and to reload a
+        classifier saved by ``save_pretrained`` or transformers (head and labels restored).
+        Logs which weights are newly initialised and which checkpoint tensors went unused;
+        ``model.load_report`` holds the same lists.
+
+        Args:
+            checkpoint_dir: folder with config.json, model.safetensors, tokenizer.json or vocab.txt.
+            labels: label names in id order; a new head is made unless they equal the saved ones.
+            num_labels: number of classes when label names don't matter (``LABEL_0``...).
+            max_length: tokens per example; default: the saved model's, else 128 (capped by the positions).
+            dropout: dropout before the head; default: the checkpoint's.
+            seed: seed of the new head and of dropout.
+
+        Returns:
+            A built ``TextClassifier``.
+
+        Example:
+            >>> model = TextClassifier.from_pretrained(textfit.default_model_dir(), labels=["neg", "pos"])
+            >>> model.load_report.newly_initialized
+            ('classifier.weight', 'classifier.bias')
+        """
+        path = checkpoint.check_checkpoint_dir(checkpoint_dir)
+        hf_config = checkpoint.read_config(path)
+        family = get_family(hf_config.get("model_type"))
+        saved = _read_textfit_file(path)
+        saved_labels = _saved_labels(hf_config)
+        label_map = _choose_labels(path, labels, num_labels, saved_labels)
+        positions = hf_config.get("max_position_embeddings", 512)
+        default_length = saved.get("model_config", {}).get("max_length", min(128, positions))
+        model_config = ModelConfig(max_length=max_length if max_length is not None else default_length, dropout=dropout)
+        if model_config.max_length > positions:
+            raise ValueError(
+                f"max_length={model_config.max_length} exceeds the model's {positions} position embeddings "
+                f"(max_position_embeddings in {path / 'config.json'}). Pass max_length <= {positions}."
+            )
+        tokenizer = Tokenizer.from_dir(path)
+        backbone = family.BertBackbone(**family.backbone_kwargs_from_hf_config(hf_config), seed=seed, name="backbone")
+        model = cls(backbone=backbone, tokenizer=tokenizer, label_map=label_map, hf_config=hf_config, model_config=model_config, seed=seed)
+        model._build_variables()
+        reuse_head = saved_labels is not None and saved_labels == label_map.labels
+        report = _import_weights(model, checkpoint.read_weights(path), path, reuse_head=reuse_head)
+        model._textfit_state["load_report"] = report
+        if report.newly_initialized:
+            logger.warning(
+                "Newly initialised weights (not in %s): %s. Train this model before using it for predictions.",
+                path, list(report.newly_initialized),
+            )
+        if report.unused:
+            logger.info("Checkpoint tensors not used by the classifier: %s", list(report.unused))
+        return model
+
+    def _build_variables(self) -> None:
+        dummy = np.zeros((1, 2), dtype=np.int32)
+        self({"token_ids": dummy, "segment_ids": dummy, "padding_mask": np.ones_like(dummy)})
+
+    # === Training ===
+    def compile(
+        self,
+        optimizer="auto",
+        loss="auto",
+        metrics="auto",
+        *,
+        learning_rate: float = 5e-5,
+        weight_decay: float = 0.01,
+        warmup_fraction: float = 0.1,
+        **kwargs,
+    ):
+        """Configure training; with no arguments, the right defaults for fine-tuning.
+
+        ``"auto"`` gives AdamW (weight decay 0.01, none on biases and LayerNorm) with linear
+        warmup over ``warmup_fraction`` of the steps then linear decay to zero,
+        ``SparseCategoricalCrossentropy(from_logits=True)`` and accuracy. Anything else is
+        passed to ``keras.Model.compile`` unchanged, so Keras optimizers, losses and metrics work.
+
+        Example:
+            >>> model.compile()                                   # defaults
+            >>> model.compile(learning_rate=1e-4)                 # default optimizer, other peak rate
+            >>> model.compile(optimizer=keras.optimizers.Adam(2e-5), metrics=["accuracy"])
+        """
+        if optimizer == "auto":
+            optimizer = default_optimizer(learning_rate=learning_rate, weight_decay=weight_decay, warmup_fraction=warmup_fraction)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        if metrics == "auto":
+            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        sample_weight=None,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        """Train on raw texts (or pre-tokenized inputs, or a Keras dataset) with ``keras.Model.fit``.
+
+        ``x`` is a list of strings or of (text, pair) tuples; ``y`` holds label strings or
+        label ids. Texts are tokenized once, then batched by similar length and padded per
+        batch. ``validation_split`` is stratified and seeded (not Keras' tail slice).
+        Calls ``compile()`` with the defaults if the model is not compiled yet.
+
+        Args:
+            seed: seeds dropout and the data order (default: the seed given to ``from_pretrained``).
+            Other arguments: as in ``keras.Model.fit``.
+
+        Returns:
+            The Keras ``History``.
+
+        Example:
+            >>> history = model.fit(texts, labels, validation_data=(val_texts, val_labels), epochs=2, batch_size=32)
+            >>> history.history["val_accuracy"]
+            [0.81, 0.86]
+        """
+        seed = self._textfit_state["seed"] if seed is None else seed
+        keras.utils.set_random_seed(seed)
+        if not self.compiled:
+            logger.info("Model not compiled: compiling with the defaults (AdamW, warmup then linear decay).")
+            self.compile()
+        batch_size = batch_size or _DEFAULT_BATCH_SIZE
+        if validation_split and validation_data is None and _is_text_input(x):
+            train_examples, validation_examples = split_examples(
+                Examples(*_split_texts(x)[:2], labels=self.label_map.decode(self.label_map.encode(y))), validation_split, seed=seed
+            )
+            x, y = train_examples.inputs, train_examples.labels
+            validation_data = (validation_examples.inputs, validation_examples.labels)
+            validation_split = 0.0
+        train_data = self._as_dataset(x, y, sample_weight, batch_size, shuffle=shuffle, seed=seed)
+        if isinstance(train_data, TextBatches):
+            batch_size, sample_weight = None, None
+        if validation_data is not None:
+            validation_data = self._as_validation_dataset(validation_data, batch_size or _DEFAULT_BATCH_SIZE)
+        self._plan_schedule(train_data, epochs, kwargs.get("steps_per_epoch"), batch_size, kwargs.get("initial_epoch", 0))
+        return super().fit(
+            train_data,
+            None if isinstance(train_data, TextBatches) else y,
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_split=validation_split,
+            validation_data=validation_data,
+            shuffle=shuffle,
+            sample_weight=sample_weight,
+            **kwargs,
+        )
+
+    def _plan_schedule(self, train_data, epochs, steps_per_epoch, batch_size, initial_epoch) -> None:
+        schedule = getattr(self.optimizer, "_learning_rate", None)
+        if not isinstance(schedule, WarmupThenDecay):
+            return
+        if steps_per_epoch is None:
+            steps_per_epoch = _num_batches(train_data, batch_size)
+        start_step = int(keras.ops.convert_to_numpy(self.optimizer.iterations))
+        schedule.plan(start_step=start_step, total_steps=steps_per_epoch * (epochs - initial_epoch))
+        # The plan is baked into a compiled (JAX) train step: rebuild it.
+        self.train_function = None
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, **kwargs):
+        """``keras.Model.evaluate`` that also takes raw texts and label strings (loss and compiled metrics).
+
+        For accuracy, macro-F1, per-class scores and the confusion matrix, use ``textfit.evaluate``.
+        """
+        data = self._as_dataset(x, y, sample_weight, batch_size or _PREDICT_BATCH_SIZE, shuffle=False, seed=0)
+        if isinstance(data, TextBatches):
+            return super().evaluate(data, verbose=verbose, **kwargs)
+        return super().evaluate(data, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight, **kwargs)
+
+    # === Prediction ===
+    def predict_logits(self, x, batch_size: int = _PREDICT_BATCH_SIZE, verbose=0) -> np.ndarray:
+        """Raw logits, shape (num_examples, num_classes), in input order.
+
+        Texts are sorted by length and batched, so padding is minimal.
+        """
+        texts, text_pairs, _ = _split_texts(x) if _is_text_input(x) else (None, None, False)
+        if texts is None:
+            return np.asarray(super().predict(x, batch_size=batch_size, verbose=verbose))
+        encoded = self.tokenizer.encode(texts, text_pairs, max_length=self.model_config.max_length)
+        batches = TextBatches(encoded, batch_size=batch_size, shuffle=False, pad_token_id=self.tokenizer.pad_token_id)
+        sorted_logits = np.asarray(super().predict(batches, verbose=verbose))
+        logits = np.empty_like(sorted_logits)
+        logits[batches.example_order] = sorted_logits
+        return logits
+
+    def predict_proba(self, x, batch_size: int = _PREDICT_BATCH_SIZE):
+        """Label -> probability (softmax of the logits): a dict for one text, a list of dicts for many.
+
+        Example:
+            >>> model.predict_proba("a great film")
+            {'neg': 0.03, 'pos': 0.97}
+        """
+        probabilities = _softmax(self.predict_logits(x, batch_size))
+        rows = [dict(zip(self.labels, map(float, row))) for row in probabilities]
+        return rows[0] if _is_single(x) else rows
+
+    def predict(self, x, batch_size: int = _PREDICT_BATCH_SIZE, verbose=0):
+        """Predicted label strings: one string for one text, a list for many.
+
+        Example:
+            >>> model.predict(["a great film", "dull"])
+            ['pos', 'neg']
+        """
+        label_ids = self.predict_logits(x, batch_size, verbose=verbose).argmax(axis=-1)
+        labels = self.label_map.decode(label_ids)
+        return labels[0] if _is_single(x) else labels
+
+    # === Saving ===
+    def save_pretrained(self, output_dir, *, metrics: dict | None = None, configs: dict | None = None) -> Path:
+        """Write a Hugging Face folder that transformers' ``AutoModelForSequenceClassification`` loads.
+
+        Writes config.json (architectures, id2label, label2id), model.safetensors with HF
+        names, the tokenizer files, textfit.json (configs, metrics, library versions) and,
+        when ``metrics`` are given, metrics.json.
+        The folder is written to a temporary path and renamed: a failure never leaves a
+        half-written model, and a previous model at ``output_dir`` stays until the new one is complete.
+
+        Example:
+            >>> model.save_pretrained("out/sentiment", metrics=textfit.evaluate(model, texts, labels))
+            PosixPath('/abs/out/sentiment')
+        """
+        from textfit.versions import library_versions
+
+        family = self.family
+        hf_config = self.hf_config
+        hf_config.update(
+            architectures=[family.ARCHITECTURE],
+            id2label={str(i): label for i, label in enumerate(self.labels)},
+            label2id={label: i for i, label in enumerate(self.labels)},
+            problem_type="single_label_classification",
+        )
+        hf_config.pop("num_labels", None)
+        tensors = {}
+        for variable, hf_name, transform in family.weight_table(self.backbone):
+            value = keras.ops.convert_to_numpy(variable)
+            tensors[family.WEIGHT_PREFIX + hf_name] = value.T if transform == family.TRANSPOSE else value
+        tensors[HEAD_WEIGHT] = keras.ops.convert_to_numpy(self.logits_layer.kernel).T
+        tensors[HEAD_BIAS] = keras.ops.convert_to_numpy(self.logits_layer.bias)
+        textfit_record = {
+            "model_config": dataclasses.asdict(self.model_config),
+            **(configs or {}),
+            "labels": list(self.labels),
+            "metrics": metrics,
+            "backend": keras.backend.backend(),
+            "versions": library_versions(),
+        }
+        with checkpoint.atomic_directory(output_dir) as tmp_dir:
+            checkpoint.write_weights(tmp_dir / checkpoint.WEIGHTS_FILE, tensors)
+            checkpoint.write_json(tmp_dir / checkpoint.CONFIG_FILE, hf_config)
+            self.tokenizer.save(tmp_dir, max_length=self.model_config.max_length)
+            checkpoint.write_json(tmp_dir / TEXTFIT_FILE, textfit_record)
+            if metrics is not None:
+                checkpoint.write_json(tmp_dir / METRICS_FILE, metrics)
+        return Path(output_dir).expanduser().resolve()
+
+    # === Input handling ===
+    def _as_dataset(self, x, y, sample_weight, batch_size, *, shuffle, seed):
+        if not _is_text_input(x):
+            return x  # pre-tokenized arrays or a Keras-compatible dataset: Keras handles it
+        if y is None:
+            raise ValueError("Received texts without labels. Pass y=labels (label strings or ids).")
+        texts, text_pairs, _ = _split_texts(x)
+        label_ids = self.label_map.encode(_as_list(y))
+        if len(label_ids) != len(texts):
+            raise ValueError(f"Received {len(texts)} texts but {len(label_ids)} labels; pass one label per text.")
+        encoded = self.tokenizer.encode(texts, text_pairs, max_length=self.model_config.max_length)
+        return TextBatches(
+            encoded, label_ids, batch_size=batch_size, shuffle=shuffle, seed=seed,
+            pad_token_id=self.tokenizer.pad_token_id, sample_weights=sample_weight,
+        )
+
+    def _as_validation_dataset(self, validation_data, batch_size):
+        if isinstance(validation_data, tuple) and len(validation_data) in (2, 3) and _is_text_input(validation_data[0]):
+            weights = validation_data[2] if len(validation_data) == 3 else None
+            return self._as_dataset(validation_data[0], validation_data[1], weights, batch_size, shuffle=False, seed=0)
+        return validation_data
+
+
+def _head_dropout(hf_config: dict, model_config: ModelConfig) -> float:
+    if model_config.dropout is not None:
+        return model_config.dropout
+    classifier_dropout = hf_config.get("classifier_dropout")
+    return classifier_dropout if classifier_dropout is not None else hf_config.get("hidden_dropout_prob", 0.1)
+
+
+def _read_textfit_file(path: Path) -> dict:
+    textfit_path = path / TEXTFIT_FILE
+    return checkpoint.read_json(textfit_path) if textfit_path.is_file() else {}
+
+
+def _saved_labels(hf_config: dict) -> tuple[str, ...] | None:
+    """Labels of a saved classification head, or None for a bare encoder."""
+    architectures = hf_config.get("architectures") or []
+    id2label = hf_config.get("id2label")
+    if not id2label or not any(name.endswith("ForSequenceClassification") for name in architectures):
+        return None
+    return tuple(id2label[key] for key in sorted(id2label, key=int))
+
+
+def _choose_labels(path, labels, num_labels, saved_labels) -> LabelMap:
+    if labels is not None:
+        if isinstance(labels, str):
+            raise TypeError(f"labels must be a list of label names, not a string. Received: labels={labels!r}")
+        label_map = LabelMap(tuple(str(label) for label in labels))
+        if num_labels is not None and num_labels != label_map.num_classes:
+            raise ValueError(f"num_labels={num_labels} disagrees with the {label_map.num_classes} labels given: {list(label_map.labels)}.")
+        return label_map
+    if num_labels is not None:
+        if not isinstance(num_labels, int) or num_labels < 1:
+            raise ValueError(f"num_labels must be a positive integer. Received: num_labels={num_labels!r}")
+        if saved_labels is not None and len(saved_labels) == num_labels:
+            return LabelMap(saved_labels)
+        return LabelMap(tuple(f"LABEL_{i}" for i in range(num_labels)))
+    if saved_labels is not None:
+        return LabelMap(saved_labels)
+    raise ValueError(
+        f"{path} holds an encoder without a classification head, so the labels are unknown. "
+        "Pass labels=['neg', 'pos', ...] (or num_labels=N)."
+    )
+
+
+def _import_weights(model: TextClassifier, tensors: dict, path: Path, *, reuse_head: bool) -> LoadReport:
+    family = model.family
+    by_name = {family.normalize_hf_name(name): name for name in tensors}
+    loaded, newly_initialized, missing, mismatched = [], [], [], []
+    used = set()
+    for variable, hf_name, transform in family.weight_table(model.backbone):
+        if hf_name not in by_name:
+            if hf_name.startswith(family.OPTIONAL_PREFIXES):
+                newly_initialized.append(family.WEIGHT_PREFIX + hf_name)
+            else:
+                missing.append(hf_name)
+            continue
+        original = by_name[hf_name]
+        value = tensors[original]
+        value = value.T if transform == family.TRANSPOSE else value
+        if tuple(value.shape) != tuple(variable.shape):
+            mismatched.append(f"{original}: checkpoint {tuple(tensors[original].shape)}, model expects "
+                              f"{tuple(variable.shape[::-1]) if transform == family.TRANSPOSE else tuple(variable.shape)}")
+            continue
+        variable.assign(value.astype(variable.dtype))
+        loaded.append(original)
+        used.add(original)
+    if missing or mismatched:
+        lines = [f"missing {name}" for name in missing[:10]] + mismatched[:10]
+        raise ValueError(
+            f"{path / checkpoint.WEIGHTS_FILE} does not match its config.json: " + "; ".join(lines)
+            + (" ..." if len(missing) + len(mismatched) > 20 else "")
+            + ". The weights are incomplete or belong to another model; copy the checkpoint again."
+        )
+    head_kernel, head_bias = tensors.get(HEAD_WEIGHT), tensors.get(HEAD_BIAS)
+    if reuse_head and head_kernel is not None and head_bias is not None and head_kernel.shape == (model.num_classes, model.logits_layer.kernel.shape[0]):
+        model.logits_layer.kernel.assign(head_kernel.T.astype("float32"))
+        model.logits_layer.bias.assign(head_bias.astype("float32"))
+        loaded += [HEAD_WEIGHT, HEAD_BIAS]
+        used |= {HEAD_WEIGHT, HEAD_BIAS}
+    else:
+        newly_initialized += [HEAD_WEIGHT, HEAD_BIAS]
+    ignored = {name for name in tensors if family.normalize_hf_name(name) in family.IGNORED_TENSORS}
+    unused = sorted(set(tensors) - used - ignored)
+    return LoadReport(tuple(loaded), tuple(newly_initialized), tuple(unused))
+
+
+# === Raw-text inputs ===
+def _is_single(x) -> bool:
+    return isinstance(x, str)
+
+
+def _as_list(values) -> list:
+    if hasattr(values, "tolist"):
+        return values.tolist()
+    return list(values)
+
+
+def _is_text_input(x) -> bool:
+    """True for a string, or a sequence of strings or of (text, pair) tuples."""
+    if isinstance(x, str):
+        return True
+    if isinstance(x, (dict, keras.utils.PyDataset)) or x is None:
+        return False
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "OUS":
+        return False
+    if not hasattr(x, "__len__") or not hasattr(x, "__getitem__"):
+        return False
+    if len(x) == 0:
+        raise ValueError("Received an empty list of texts.")
+    first = x[0] if not hasattr(x, "iloc") else x.iloc[0]
+    return isinstance(first, (str, tuple, list))
+
+
+def _split_texts(x) -> tuple[list[str], list[str] | None, bool]:
+    """(texts, text_pairs or None, single) from a string or a sequence of strings or pairs."""
+    if isinstance(x, str):
+        return [x], None, True
+    items = _as_list(x)
+    if all(isinstance(item, str) for item in items):
+        return items, None, False
+    if all(isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(t, str) for t in item) for item in items):
+        return [item[0] for item in items], [item[1] for item in items], False
+    bad = next(i for i, item in enumerate(items) if not isinstance(item, str))
+    raise TypeError(
+        f"Expected texts as strings or (text, text_pair) tuples of strings; item {bad} is {items[bad]!r} "
+        f"({type(items[bad]).__name__}). Remove or fill in missing texts."
+    )
+
+
+def _num_batches(data, batch_size) -> int:
+    """Batches per epoch of what ``keras.Model.fit`` will iterate over."""
+    if isinstance(data, dict):
+        return -(-len(next(iter(data.values()))) // (batch_size or _DEFAULT_BATCH_SIZE))
+    if isinstance(data, np.ndarray):
+        return -(-len(data) // (batch_size or _DEFAULT_BATCH_SIZE))
+    try:
+        return len(data)
+    except TypeError:
+        raise ValueError(
+            "The default learning-rate schedule needs the number of steps, and this dataset has no length. "
+            "Pass steps_per_epoch=N to fit, or compile with your own optimizer."
+        ) from None
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exponentials = np.exp(shifted)
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)

@@ -1,0 +1,62 @@
+"""Predict labels and probabilities for a file of texts and write them as CSV or JSONL."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from textfit.data import DataConfig, read_examples
+
+OUTPUT_SUFFIXES = (".csv", ".jsonl")
+
+
+def prediction_records(model, examples, batch_size: int = 64) -> list[dict]:
+    """One dict per example: text (and pair), predicted label, and a probability per label."""
+    probabilities = model.predict_proba(examples.inputs, batch_size=batch_size)
+    records = []
+    for index, row in enumerate(probabilities):
+        record = {"text": examples.texts[index]}
+        if examples.text_pairs is not None:
+            record["text_pair"] = examples.text_pairs[index]
+        record["label"] = max(row, key=row.get)
+        record["probabilities"] = row
+        records.append(record)
+    return records
+
+
+def predict_file(model, input_path, output_path, data_config: DataConfig = DataConfig(), batch_size: int = 64) -> int:
+    """Predict every row of ``input_path`` and write ``output_path`` (.csv or .jsonl); return the row count.
+
+    CSV gets columns text, [text_pair], label, probability_<label>...; JSONL one object per line
+    with a ``probabilities`` mapping. The file is written to a temp path, then renamed.
+
+    Example:
+        >>> predict_file(model, "new_reviews.csv", "predictions.jsonl")
+        1200
+    """
+    output_path = Path(output_path)
+    suffix = output_path.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ValueError(f"Cannot write predictions as {suffix!r} ({output_path}). Use one of: {', '.join(OUTPUT_SUFFIXES)}.")
+    if output_path.is_dir():
+        raise ValueError(f"--output {output_path} is a folder; pass a file path ending in .csv or .jsonl.")
+    examples = read_examples(input_path, data_config, require_labels=False)
+    records = prediction_records(model, examples, batch_size)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=output_path.parent, prefix=f".{output_path.name}.", suffix=".tmp", delete=False, newline=""
+    ) as handle:
+        if suffix == ".jsonl":
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            rows = [
+                {**{k: v for k, v in record.items() if k != "probabilities"},
+                 **{f"probability_{label}": p for label, p in record["probabilities"].items()}}
+                for record in records
+            ]
+            pd.DataFrame(rows).to_csv(handle, index=False)
+    os.replace(handle.name, output_path)
+    return len(records)
