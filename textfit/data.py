@@ -176,9 +176,15 @@ def read_table(path, *, encoding: str = "utf-8") -> pd.DataFrame:
         if suffix == ".parquet":
             return pd.read_parquet(path)
         return _read_jsonl(path, encoding)
-    except UnicodeDecodeError as error:
+    except UnicodeDecodeError:
+        # pandas decodes in chunks, so its offset is chunk-relative: find the file offset.
+        try:
+            path.read_bytes().decode(encoding)
+            position = ""
+        except UnicodeDecodeError as error:
+            position = f": byte {error.start} (0x{error.object[error.start]:02x}) cannot be decoded"
         raise ValueError(
-            f"{path} is not valid {encoding}: byte {error.start} (0x{error.object[error.start]:02x}) cannot be decoded. "
+            f"{path} is not valid {encoding}{position}. "
             "Pass the file's encoding, e.g. --encoding latin-1 (DataConfig(encoding='latin-1'))."
         ) from None
     except pd.errors.ParserError as error:

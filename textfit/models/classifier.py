@@ -284,9 +284,7 @@ class TextClassifier(keras.Model):
         """
         seed = self._textfit_state["seed"] if seed is None else seed
         keras.utils.set_random_seed(seed)
-        if not self.compiled:
-            logger.info("Model not compiled: compiling with the defaults (AdamW, warmup then linear decay).")
-            self.compile()
+        self._ensure_compiled()
         batch_size = batch_size or _DEFAULT_BATCH_SIZE
         if validation_split and validation_data is None and _is_text_input(x):
             train_examples, validation_examples = split_examples(
@@ -315,6 +313,11 @@ class TextClassifier(keras.Model):
             **kwargs,
         )
 
+    def _ensure_compiled(self) -> None:
+        if not self.compiled:
+            logger.info("Model not compiled: compiling with the defaults (AdamW, warmup then linear decay).")
+            self.compile()
+
     def _plan_schedule(self, train_data, epochs, steps_per_epoch, batch_size, initial_epoch) -> None:
         schedule = getattr(self.optimizer, "_learning_rate", None)
         if not isinstance(schedule, WarmupThenDecay):
@@ -331,6 +334,7 @@ class TextClassifier(keras.Model):
 
         For accuracy, macro-F1, per-class scores and the confusion matrix, use ``textfit.evaluate``.
         """
+        self._ensure_compiled()
         data = self._as_dataset(x, y, sample_weight, batch_size or _PREDICT_BATCH_SIZE, shuffle=False, seed=0)
         if isinstance(data, TextBatches):
             return super().evaluate(data, verbose=verbose, **kwargs)

@@ -1,0 +1,52 @@
+"""Tokenizer: truncation, pairs, per-batch padding."""
+
+import json
+
+import numpy as np
+
+from textfit import Tokenizer
+from textfit.tokenizer import pad_batch
+
+
+def test_encode_truncates_to_max_length_including_special_tokens(tiny_checkpoint_dir):
+    tokenizer = Tokenizer.from_dir(tiny_checkpoint_dir)
+    encoded = tokenizer.encode(["the film " * 50, "great"], max_length=10)
+    assert encoded.lengths.tolist() == [10, 3]
+    assert tokenizer.tokenize("great") == ["[CLS]", "great", "[SEP]"]
+
+
+def test_text_pairs_get_segment_ids(tiny_checkpoint_dir):
+    tokenizer = Tokenizer.from_dir(tiny_checkpoint_dir)
+    encoded = tokenizer.encode(["the film"], ["was great"], max_length=32)
+    assert encoded.segment_ids[0].tolist() == [0, 0, 0, 0, 1, 1, 1]
+
+
+def test_pad_batch_pads_to_the_batch_longest_not_a_fixed_length(tiny_checkpoint_dir):
+    tokenizer = Tokenizer.from_dir(tiny_checkpoint_dir)
+    encoded = tokenizer.encode(["great", "the film was fun"], max_length=64)
+    batch = pad_batch(encoded, [0, 1], pad_token_id=0)
+    assert batch["token_ids"].shape == (2, 6)
+    assert batch["padding_mask"].tolist() == [[1, 1, 1, 0, 0, 0], [1] * 6]
+    assert pad_batch(encoded, [0, 1], pad_token_id=0, pad_to_multiple_of=16)["token_ids"].shape == (2, 16)
+
+
+def test_fixed_padding_in_tokenizer_json_is_ignored(tiny_checkpoint_copy):
+    """all-MiniLM-L6-v2's tokenizer.json pads everything to 128; textfit pads per batch."""
+    path = tiny_checkpoint_copy / "tokenizer.json"
+    spec = json.loads(path.read_text())
+    spec["padding"] = {"strategy": {"Fixed": 128}, "direction": "Right", "pad_to_multiple_of": None,
+                       "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"}
+    spec["truncation"] = {"max_length": 128, "strategy": "LongestFirst", "stride": 0, "direction": "Right"}
+    path.write_text(json.dumps(spec))
+    encoded = Tokenizer.from_dir(tiny_checkpoint_copy).encode(["great fun"], max_length=32)
+    assert encoded.lengths.tolist() == [4]
+
+
+def test_save_sets_model_max_length_for_transformers(tiny_checkpoint_dir, tmp_path):
+    Tokenizer.from_dir(tiny_checkpoint_dir).save(tmp_path, max_length=48)
+    assert json.loads((tmp_path / "tokenizer_config.json").read_text())["model_max_length"] == 48
+    assert (tmp_path / "tokenizer.json").read_bytes() == (tiny_checkpoint_dir / "tokenizer.json").read_bytes()
+    assert np.array_equal(
+        Tokenizer.from_dir(tmp_path).encode(["great"], max_length=8).token_ids[0],
+        Tokenizer.from_dir(tiny_checkpoint_dir).encode(["great"], max_length=8).token_ids[0],
+    )
