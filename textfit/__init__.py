@@ -2,10 +2,12 @@
 
 from textfit.backend import backend_name  # first: picks the Keras backend before keras loads
 from textfit.data import DataConfig, Examples, LabelMap, read_examples, split_examples
+from textfit.datasets import default_model_dir
 from textfit.evaluate import classification_metrics, evaluate, write_metrics
 from textfit.models.classifier import LoadReport, ModelConfig, TextClassifier
 from textfit.schedule import WarmupThenDecay, default_optimizer
 from textfit.tokenizer import Tokenizer
+from textfit.train import TrainConfig, TrainResult, train
 
 __version__ = "0.1.0"
 
@@ -17,12 +19,16 @@ __all__ = [
     "ModelConfig",
     "TextClassifier",
     "Tokenizer",
+    "TrainConfig",
+    "TrainResult",
     "WarmupThenDecay",
     "backend_name",
     "classification_metrics",
+    "default_model_dir",
     "default_optimizer",
     "evaluate",
     "read_examples",
     "split_examples",
+    "train",
     "write_metrics",
 ]
