@@ -3,26 +3,34 @@
 from textfit.backend import backend_name  # first: picks the Keras backend before keras loads
 from textfit.data import DataConfig, Examples, LabelMap, read_examples, split_examples
 from textfit.datasets import default_model_dir
+from textfit.doctor import DataReport, check
 from textfit.evaluate import classification_metrics, evaluate, write_metrics
+from textfit.guards import LogitsGuard, check_loss_matches_outputs
 from textfit.models.classifier import LoadReport, ModelConfig, TextClassifier
 from textfit.schedule import WarmupThenDecay, default_optimizer
 from textfit.tokenizer import Tokenizer
 from textfit.train import TrainConfig, TrainResult, train
+from textfit.watchdog import NotLearningWatchdog
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DataConfig",
+    "DataReport",
     "Examples",
     "LabelMap",
     "LoadReport",
+    "LogitsGuard",
     "ModelConfig",
+    "NotLearningWatchdog",
     "TextClassifier",
     "Tokenizer",
     "TrainConfig",
     "TrainResult",
     "WarmupThenDecay",
     "backend_name",
+    "check",
+    "check_loss_matches_outputs",
     "classification_metrics",
     "default_model_dir",
     "default_optimizer",

@@ -82,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=64, help="Examples per batch (default: 64).")
     _add_config_flags(predict, DataConfig, skip=("label_column",))
 
+    check = subcommands.add_parser("check", help="Check data (and its fit with a model) before training; exit 1 on errors.")
+    check.add_argument("--train", required=True, help="Training data: .csv, .tsv, .jsonl or .parquet.")
+    check.add_argument("--validation", help="Validation data file (default: a stratified --validation-split of --train).")
+    check.add_argument("--model", help="Checkpoint folder (default: the shipped all-MiniLM-L6-v2).")
+    check.add_argument("--json", dest="json_path", help="Also write the report as JSON to this file.")
+    _add_config_flags(check, DataConfig)
+    _add_config_flags(check, ModelConfig, skip=("dropout",))
+    check.add_argument("--validation-split", type=float, default=0.1, help="Share held out when no --validation (default: 0.1).")
+    check.add_argument("--seed", type=int, default=0, help="Seed of the split (default: 0).")
+
     demo = subcommands.add_parser("demo", help="Fine-tune the shipped MiniLM on real tweet sentiment, offline (~3-5 min).")
     demo.add_argument("--output", default="textfit-demo", help="Folder to write the model to (default: textfit-demo).")
     demo.add_argument("--model", help="Checkpoint folder (default: the shipped all-MiniLM-L6-v2).")
@@ -153,6 +163,27 @@ def _run_predict(args) -> int:
     return 0
 
 
+def _run_check(args) -> int:
+    from textfit.datasets import default_model_dir
+    from textfit.doctor import check, write_report
+
+    model_config = _config(ModelConfig, args)
+    report = check(
+        args.train,
+        args.validation,
+        model_dir=args.model or default_model_dir(),
+        data_config=_config(DataConfig, args),
+        max_length=model_config.max_length,
+        validation_split=0.0 if args.validation else args.validation_split,
+        seed=args.seed,
+        num_labels=model_config.num_labels,
+    )
+    print(report.format())
+    if args.json_path:
+        write_report(report, args.json_path)
+    return 0 if report.ok else 1
+
+
 def _run_demo(args) -> int:
     import dataclasses as _dataclasses
 
@@ -179,7 +210,13 @@ def _run_demo(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _run_train, "evaluate": _run_evaluate, "predict": _run_predict, "demo": _run_demo}
+COMMANDS = {
+    "train": _run_train,
+    "evaluate": _run_evaluate,
+    "predict": _run_predict,
+    "check": _run_check,
+    "demo": _run_demo,
+}
 
 
 def main(argv=None) -> int:
@@ -194,7 +231,8 @@ def main(argv=None) -> int:
     logger.info("Keras backend: %s", backend_name())
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as error:
+    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+            FloatingPointError) as error:
         if args.debug:
             raise
         print(f"textfit: error: {error}", file=sys.stderr)

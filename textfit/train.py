@@ -6,9 +6,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from textfit.data import DataConfig, Examples, LabelMap, read_examples, split_examples
+from textfit import checkpoint
+from textfit.data import DataConfig, LabelMap, read_examples, split_examples
+from textfit.doctor import DataReport, diagnose
 from textfit.evaluate import evaluate
 from textfit.models.classifier import ModelConfig, TextClassifier
+from textfit.tokenizer import Tokenizer
 
 logger = logging.getLogger("textfit")
 
@@ -68,7 +71,7 @@ class TrainResult:
 
 
 def prepare_examples(train_source, validation_source, data_config: DataConfig, train_config: TrainConfig):
-    """Read training (and validation) examples and the label map, checking the labels agree."""
+    """Read training (and validation) examples; split off validation when no file is given."""
     train_examples = read_examples(train_source, data_config)
     if validation_source is not None:
         validation_examples = read_examples(validation_source, data_config)
@@ -76,20 +79,21 @@ def prepare_examples(train_source, validation_source, data_config: DataConfig, t
         train_examples, validation_examples = split_examples(train_examples, train_config.validation_split, seed=train_config.seed)
     else:
         validation_examples = None
-    label_map = LabelMap.from_values(train_examples.labels)
-    if label_map.num_classes < 2:
-        raise ValueError(
-            f"{train_examples.source} has a single label {list(label_map.labels)}: a classifier needs at least two. "
-            f"Check --label-column ({data_config.label_column!r})."
-        )
-    if validation_examples is not None:
-        unseen = sorted(set(validation_examples.labels) - set(label_map.labels))
-        if unseen:
-            raise ValueError(
-                f"{validation_examples.source} has labels that training never saw: {unseen}. "
-                f"Training labels: {list(label_map.labels)}. Add examples of them to the training data or drop those rows."
-            )
-    return train_examples, validation_examples, label_map
+    return train_examples, validation_examples
+
+
+def check_data(model_dir, train_examples, validation_examples, model_config: ModelConfig) -> DataReport:
+    """Run the data doctor; raise one ValueError listing every error, log each warning once."""
+    path = checkpoint.check_checkpoint_dir(model_dir)
+    report = diagnose(
+        train_examples, validation_examples, tokenizer=Tokenizer.from_dir(path), hf_config=checkpoint.read_config(path),
+        max_length=model_config.max_length, num_labels=model_config.num_labels,
+    )
+    if report.errors:
+        raise ValueError("The data check found errors:\n- " + "\n- ".join(f.message for f in report.errors))
+    for finding in report.warnings:
+        logger.warning(finding.message)
+    return report
 
 
 def train(
@@ -107,7 +111,8 @@ def train(
     """Fine-tune ``model_dir`` on a labelled file (or DataFrame) and save the classifier to ``output_dir``.
 
     Use it for the whole workflow in one call; it is what ``textfit train`` runs. Validation
-    comes from ``validation_source`` or a stratified ``train_config.validation_split``.
+    comes from ``validation_source`` or a stratified ``train_config.validation_split``. The data
+    doctor runs first: its errors stop the run before the model loads, its warnings are logged.
 
     Returns:
         ``TrainResult`` with the model, the saved folder and the validation metrics.
@@ -117,7 +122,9 @@ def train(
         >>> result.metrics["accuracy"]
         0.91
     """
-    train_examples, validation_examples, label_map = prepare_examples(train_source, validation_source, data_config, train_config)
+    train_examples, validation_examples = prepare_examples(train_source, validation_source, data_config, train_config)
+    data_report = check_data(model_dir, train_examples, validation_examples, model_config)
+    label_map = LabelMap(tuple(data_report.stats["labels"]))
     logger.info(
         "%d training examples, %s validation examples, labels %s",
         len(train_examples), len(validation_examples) if validation_examples else "no", list(label_map.labels),
@@ -154,6 +161,7 @@ def train(
         "timing": {"train_seconds": round(train_seconds, 2), "train_examples_per_second": round(examples_per_second, 2)},
         "num_train_examples": len(train_examples),
         "num_validation_examples": len(validation_examples) if validation_examples else 0,
+        "data_check": data_report.to_dict(),
     }
     saved_dir = model.save_pretrained(output_dir, metrics=metrics, configs=configs)
     return TrainResult(model, saved_dir, metrics, configs["history"], train_seconds, examples_per_second)

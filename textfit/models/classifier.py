@@ -16,10 +16,13 @@ import numpy as np
 
 from textfit import checkpoint
 from textfit.batches import TextBatches
-from textfit.data import LabelMap, split_examples, Examples
+from textfit.data import Examples, LabelMap, split_examples
+from textfit.evaluate import cross_entropy
+from textfit.guards import GUARD_MODES, check_loss_matches_outputs, initial_loss_finding, loss_from_logits
 from textfit.models import get_family
 from textfit.schedule import WarmupThenDecay, default_optimizer
 from textfit.tokenizer import Tokenizer
+from textfit.watchdog import NotLearningWatchdog
 
 logger = logging.getLogger("textfit")
 
@@ -39,20 +42,26 @@ class ModelConfig:
             None: the saved model's, else 128 (or the model's positions, if fewer).
         dropout: dropout before the head; None uses the checkpoint's ``classifier_dropout``
             or ``hidden_dropout_prob``, as transformers does.
+        num_labels: the number of labels the data must have (a check; None: any).
 
     Example:
         >>> ModelConfig(max_length=64)
-        ModelConfig(max_length=64, dropout=None)
+        ModelConfig(max_length=64, dropout=None, num_labels=None)
     """
 
     max_length: int | None = field(
         default=None, metadata={"help": "Tokens per example; longer texts are truncated. Default: the saved model's, else 128."}
     )
     dropout: float | None = field(default=None, metadata={"help": "Dropout before the head (default: the checkpoint's)."})
+    num_labels: int | None = field(
+        default=None, metadata={"help": "Expected number of labels; training stops if the data has another count."}
+    )
 
     def __post_init__(self):
         if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 3):
             raise ValueError(f"max_length must be an integer >= 3. Received: max_length={self.max_length}")
+        if self.num_labels is not None and (not isinstance(self.num_labels, int) or self.num_labels < 2):
+            raise ValueError(f"num_labels must be an integer >= 2. Received: num_labels={self.num_labels!r}")
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
 
@@ -107,6 +116,7 @@ class TextClassifier(keras.Model):
             "model_config": model_config,
             "seed": seed,
             "load_report": None,
+            "logits_guard": "raise",
         }
 
     # === Properties ===
@@ -226,6 +236,7 @@ class TextClassifier(keras.Model):
         learning_rate: float = 5e-5,
         weight_decay: float = 0.01,
         warmup_fraction: float = 0.1,
+        logits_guard: str = "raise",
         **kwargs,
     ):
         """Configure training; with no arguments, the right defaults for fine-tuning.
@@ -235,11 +246,19 @@ class TextClassifier(keras.Model):
         ``SparseCategoricalCrossentropy(from_logits=True)`` and accuracy. Anything else is
         passed to ``keras.Model.compile`` unchanged, so Keras optimizers, losses and metrics work.
 
+        ``fit`` checks that the loss matches the logits head before its first step: a loss that
+        assumes probabilities (``from_logits=False``, or a string such as
+        ``"sparse_categorical_crossentropy"``) raises a ``ValueError`` with the fix.
+        ``logits_guard="warn"`` turns that into a warning, ``"off"`` skips it.
+
         Example:
             >>> model.compile()                                   # defaults
             >>> model.compile(learning_rate=1e-4)                 # default optimizer, other peak rate
             >>> model.compile(optimizer=keras.optimizers.Adam(2e-5), metrics=["accuracy"])
         """
+        if logits_guard not in GUARD_MODES:
+            raise ValueError(f"logits_guard must be one of {GUARD_MODES}. Received: logits_guard={logits_guard!r}")
+        self._textfit_state["logits_guard"] = logits_guard
         if optimizer == "auto":
             optimizer = default_optimizer(learning_rate=learning_rate, weight_decay=weight_decay, warmup_fraction=warmup_fraction)
         if loss == "auto":
@@ -261,6 +280,7 @@ class TextClassifier(keras.Model):
         shuffle=True,
         sample_weight=None,
         seed: int | None = None,
+        watchdog: bool = True,
         **kwargs,
     ):
         """Train on raw texts (or pre-tokenized inputs, or a Keras dataset) with ``keras.Model.fit``.
@@ -272,6 +292,7 @@ class TextClassifier(keras.Model):
 
         Args:
             seed: seeds dropout and the data order (default: the seed given to ``from_pretrained``).
+            watchdog: watch the first 50 steps for a model that is not learning (``NotLearningWatchdog``).
             Other arguments: as in ``keras.Model.fit``.
 
         Returns:
@@ -299,6 +320,11 @@ class TextClassifier(keras.Model):
         if validation_data is not None:
             validation_data = self._as_validation_dataset(validation_data, batch_size or _DEFAULT_BATCH_SIZE)
         self._plan_schedule(train_data, epochs, kwargs.get("steps_per_epoch"), batch_size, kwargs.get("initial_epoch", 0))
+        sample = _first_batch(train_data, y, batch_size)
+        self._check_before_training(sample)
+        callbacks = list(callbacks or [])
+        if watchdog:
+            callbacks.append(NotLearningWatchdog(num_classes=self.num_classes, sample_inputs=sample and sample[0]))
         return super().fit(
             train_data,
             None if isinstance(train_data, TextBatches) else y,
@@ -312,6 +338,19 @@ class TextClassifier(keras.Model):
             sample_weight=sample_weight,
             **kwargs,
         )
+
+    def _check_before_training(self, sample) -> None:
+        """The logits guard, and the loss of a fresh head at step 0 (should be near ln(num_classes))."""
+        sample_inputs = sample[0] if sample else None
+        check_loss_matches_outputs(self, sample_inputs, mode=self._textfit_state["logits_guard"])
+        report = self.load_report
+        head_is_new = report is None or HEAD_WEIGHT in report.newly_initialized
+        if sample is None or not head_is_new or loss_from_logits(self.loss) is not True or sample[1] is None:
+            return
+        logits = keras.ops.convert_to_numpy(self(sample_inputs, training=False))
+        finding = initial_loss_finding(cross_entropy(logits, np.asarray(sample[1]).astype(np.int64)), self.num_classes)
+        if finding:
+            logger.warning(finding)
 
     def _ensure_compiled(self) -> None:
         if not self.compiled:
@@ -590,6 +629,17 @@ def _num_batches(data, batch_size) -> int:
             "The default learning-rate schedule needs the number of steps, and this dataset has no length. "
             "Pass steps_per_epoch=N to fit, or compile with your own optimizer."
         ) from None
+
+
+def _first_batch(data, y, batch_size):
+    """(inputs, label_ids) of the first training batch, or None for datasets that can't be peeked at."""
+    if isinstance(data, TextBatches):
+        first = data[0]
+        return first[0], first[1] if len(first) > 1 else None
+    if isinstance(data, dict) and y is not None:
+        size = batch_size or _DEFAULT_BATCH_SIZE
+        return {name: np.asarray(values)[:size] for name, values in data.items()}, np.asarray(y)[:size]
+    return None
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -1,0 +1,279 @@
+"""The data doctor: find what would make training fail or mislead, before the first step.
+
+``check`` reads the files like ``train`` does and reports, in one go:
+
+errors (training would fail or be meaningless): unreadable files, missing columns, empty
+texts or labels, a single class, validation labels that training never saw, ``num_labels``
+that disagrees with the data, a tokenizer whose ids exceed the model's embedding matrix;
+
+warnings: class imbalance (with ``class_weight``), duplicates and train/validation leakage,
+texts cut at ``max_length`` (with token-length percentiles and a suggested ``max_length``),
+very small data sets.
+"""
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from textfit import checkpoint
+from textfit.data import DataConfig, Examples, LabelMap, read_examples, split_examples
+from textfit.tokenizer import Tokenizer
+
+IMBALANCE_RATIO = 3.0
+TRUNCATION_WARNING_FRACTION = 0.02
+SMALL_TRAIN_SET, SMALL_CLASS = 200, 20
+_PERCENTILES = (50, 90, 95, 99)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: ``level`` is "error" or "warning"; ``code`` is stable, ``message`` says what and how to fix."""
+
+    level: str
+    code: str
+    message: str
+
+
+@dataclass
+class DataReport:
+    """Findings and statistics of a data check; ``ok`` when there are no errors."""
+
+    findings: list[Finding] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def add(self, level: str, code: str, message: str) -> None:
+        self.findings.append(Finding(level, code, message))
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "errors": [asdict(f) for f in self.errors], "warnings": [asdict(f) for f in self.warnings], "stats": self.stats}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    def format(self) -> str:
+        """The report as terminal text."""
+        lines = ["Data check"]
+        stats = self.stats
+        if "num_train" in stats:
+            lines.append(f"  training examples: {stats['num_train']}" + (f", validation examples: {stats['num_validation']}" if stats.get("num_validation") else ""))
+        if stats.get("train_label_counts"):
+            lines.append("  labels: " + ", ".join(f"{label} {count}" for label, count in stats["train_label_counts"].items()))
+        lengths = stats.get("token_length_percentiles")
+        if lengths:
+            lines.append(
+                "  tokens per example: " + ", ".join(f"p{p} {lengths[f'p{p}']}" for p in _PERCENTILES) + f", max {lengths['max']}"
+                + f" (max_length {stats['max_length']}: {100 * stats['truncated_fraction']:.1f}% truncated)"
+            )
+        for finding in self.errors:
+            lines.append(f"error [{finding.code}]: {finding.message}")
+        for finding in self.warnings:
+            lines.append(f"warning [{finding.code}]: {finding.message}")
+        lines.append("OK: no errors." if self.ok else f"{len(self.errors)} error(s): fix them before training.")
+        return "\n".join(lines)
+
+
+def diagnose(
+    train_examples: Examples,
+    validation_examples: Examples | None = None,
+    *,
+    tokenizer: Tokenizer | None = None,
+    hf_config: dict | None = None,
+    max_length: int | None = None,
+    num_labels: int | None = None,
+    report: DataReport | None = None,
+) -> DataReport:
+    """Check examples already read (``check`` reads files first). See the module docstring for the checks.
+
+    Example:
+        >>> report = diagnose(train_examples, validation_examples, tokenizer=tokenizer, hf_config=config, max_length=128)
+        >>> [finding.code for finding in report.warnings]
+        ['class_imbalance']
+    """
+    report = report or DataReport()
+    label_map = LabelMap.from_values(train_examples.labels)
+    counts = {label: int(c) for label, c in zip(*np.unique(np.asarray(train_examples.labels), return_counts=True))}
+    counts = {label: counts[label] for label in label_map.labels}
+    report.stats.update(num_train=len(train_examples), train_label_counts=counts, labels=list(label_map.labels))
+    if validation_examples is not None:
+        report.stats["num_validation"] = len(validation_examples)
+    _check_labels(report, train_examples, validation_examples, label_map, counts, num_labels)
+    _check_duplicates(report, train_examples, validation_examples)
+    if tokenizer is not None and hf_config is not None:
+        _check_tokenizer(report, tokenizer, hf_config)
+        positions = hf_config.get("max_position_embeddings", 512)
+        _check_lengths(report, train_examples, tokenizer, max_length or min(128, positions), positions)
+    if len(train_examples) < SMALL_TRAIN_SET or min(counts.values()) < SMALL_CLASS:
+        report.add(
+            "warning", "small_data",
+            f"Small data set: {len(train_examples)} training examples, the rarest label has {min(counts.values())}. "
+            "Fine-tuning needs roughly 20+ examples per label to beat chance reliably; results will vary with the seed. "
+            "Add examples, or train more epochs and compare seeds.",
+        )
+    return report
+
+
+def _check_labels(report, train_examples, validation_examples, label_map, counts, num_labels) -> None:
+    if label_map.num_classes < 2:
+        report.add(
+            "error", "single_class",
+            f"{train_examples.source} has a single label {list(label_map.labels)}: a classifier needs at least two. "
+            "Check that --label-column names the label column.",
+        )
+    if num_labels is not None and num_labels != label_map.num_classes:
+        report.add(
+            "error", "num_labels_mismatch",
+            f"num_labels={num_labels} but the training data has {label_map.num_classes} labels: {list(label_map.labels)}. "
+            "Drop --num-labels, or fix the label column.",
+        )
+    if validation_examples is not None:
+        unseen = sorted(set(validation_examples.labels) - set(label_map.labels))
+        if unseen:
+            report.add(
+                "error", "unseen_validation_labels",
+                f"{validation_examples.source} has labels that training never saw: {unseen}. Training labels: "
+                f"{list(label_map.labels)}. Add examples of them to the training data or drop those rows.",
+            )
+    if label_map.num_classes >= 2:
+        largest, smallest = max(counts.values()), min(counts.values())
+        if largest >= IMBALANCE_RATIO * smallest:
+            total = sum(counts.values())
+            weights = {i: round(total / (label_map.num_classes * counts[label]), 2) for i, label in enumerate(label_map.labels)}
+            report.stats["suggested_class_weight"] = weights
+            report.add(
+                "warning", "class_imbalance",
+                f"Labels are imbalanced: {counts} (largest/smallest = {largest / smallest:.1f}). Accuracy will flatter the "
+                f"model; watch macro-F1. To weight rare labels up, pass class_weight={weights} to fit.",
+            )
+
+
+def _pairs(examples: Examples) -> list:
+    return examples.texts if examples.text_pairs is None else list(zip(examples.texts, examples.text_pairs))
+
+
+def _check_duplicates(report, train_examples, validation_examples) -> None:
+    keys = _pairs(train_examples)
+    seen, duplicates, conflicting = {}, 0, 0
+    for key, label in zip(keys, train_examples.labels):
+        if key in seen:
+            duplicates += 1
+            conflicting += seen[key] != label
+        else:
+            seen[key] = label
+    report.stats["train_duplicates"] = duplicates
+    if duplicates:
+        report.add(
+            "warning", "duplicates",
+            f"{duplicates} training example(s) repeat an earlier text exactly ({conflicting} of them with a different label). "
+            "Duplicates weigh those texts more; conflicting labels cap accuracy. Deduplicate the file.",
+        )
+    if validation_examples is not None:
+        leaked = sum(key in seen for key in _pairs(validation_examples))
+        report.stats["train_validation_overlap"] = leaked
+        if leaked:
+            report.add(
+                "warning", "leakage",
+                f"{leaked} of {len(validation_examples)} validation example(s) also appear in the training data, so "
+                "validation scores are inflated. Remove them from one of the two files.",
+            )
+
+
+def _check_tokenizer(report, tokenizer: Tokenizer, hf_config: dict) -> None:
+    embedding_rows = hf_config.get("vocab_size")
+    if embedding_rows is not None and tokenizer.vocabulary_size > embedding_rows:
+        report.add(
+            "error", "vocabulary_too_large",
+            f"The tokenizer has {tokenizer.vocabulary_size} tokens but the model's embedding matrix has {embedding_rows} rows "
+            "(vocab_size in config.json): token ids past the matrix would crash or give garbage. The tokenizer files "
+            "belong to another model; copy the checkpoint's own tokenizer.",
+        )
+
+
+def _check_lengths(report, examples: Examples, tokenizer: Tokenizer, max_length: int, positions: int) -> None:
+    encoded = tokenizer.encode(examples.texts, examples.text_pairs, max_length=max(positions, max_length))
+    lengths = encoded.lengths
+    percentiles = {f"p{p}": int(math.ceil(np.percentile(lengths, p))) for p in _PERCENTILES}
+    truncated = float(np.mean(lengths > max_length))
+    report.stats.update(
+        max_length=max_length, token_length_percentiles={**percentiles, "max": int(lengths.max())}, truncated_fraction=truncated
+    )
+    suggested = min(positions, max(16, int(math.ceil(percentiles["p99"] / 8) * 8)))
+    report.stats["suggested_max_length"] = suggested
+    if truncated > TRUNCATION_WARNING_FRACTION:
+        report.add(
+            "warning", "truncation",
+            f"{100 * truncated:.1f}% of training examples are longer than max_length={max_length} tokens and will be cut "
+            f"(token lengths: {', '.join(f'{k} {v}' for k, v in percentiles.items())}, max {int(lengths.max())}). "
+            f"Pass --max-length {suggested} to keep 99% whole" + (" (the model's limit)" if suggested == positions else "")
+            + ", or accept the cut if the start of each text decides its label.",
+        )
+
+
+def check(
+    train_source,
+    validation_source=None,
+    *,
+    model_dir=None,
+    data_config: DataConfig = DataConfig(),
+    max_length: int | None = None,
+    validation_split: float = 0.1,
+    seed: int = 0,
+    num_labels: int | None = None,
+) -> DataReport:
+    """Check training (and validation) data, and its fit with a model, without training.
+
+    Use it before a long run, or in CI over a data set; ``textfit train`` runs the same checks
+    and stops on errors. It never raises on bad data: problems are findings in the report.
+
+    Returns:
+        ``DataReport``: ``report.ok``, ``report.errors``, ``report.warnings``, ``report.format()``, ``report.to_json()``.
+
+    Example:
+        >>> report = textfit.check("train.csv", model_dir=textfit.default_model_dir())
+        >>> print(report.format())
+        Data check ...
+    """
+    report = DataReport()
+    try:
+        train_examples = read_examples(train_source, data_config)
+    except (ValueError, FileNotFoundError) as error:
+        report.add("error", "unreadable_train_data", str(error))
+        return report
+    validation_examples = None
+    if validation_source is not None:
+        try:
+            validation_examples = read_examples(validation_source, data_config)
+        except (ValueError, FileNotFoundError) as error:
+            report.add("error", "unreadable_validation_data", str(error))
+    elif validation_split:
+        train_examples, validation_examples = split_examples(train_examples, validation_split, seed=seed)
+    tokenizer = hf_config = None
+    if model_dir is not None:
+        try:
+            path = checkpoint.check_checkpoint_dir(model_dir)
+            tokenizer, hf_config = Tokenizer.from_dir(path), checkpoint.read_config(path)
+        except (ValueError, FileNotFoundError) as error:
+            report.add("error", "unusable_model", str(error))
+    return diagnose(
+        train_examples, validation_examples, tokenizer=tokenizer, hf_config=hf_config,
+        max_length=max_length, num_labels=num_labels, report=report,
+    )
+
+
+def write_report(report: DataReport, path) -> None:
+    """Write the report as JSON, atomically."""
+    checkpoint.write_json(Path(path), report.to_dict())
