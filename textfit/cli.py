@@ -225,11 +225,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("textfit: %(message)s"))
+    saved_state = (logger.handlers[:], logger.level, logger.propagate)
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    logger.info("Keras backend: %s", backend_name())
     try:
+        logger.info("Keras backend: %s", backend_name())
         return COMMANDS[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
             FloatingPointError) as error:
@@ -240,3 +241,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("textfit: interrupted", file=sys.stderr)
         return 130
+    finally:
+        # Leave logging as it was, for callers that run main() in-process (tests, notebooks).
+        logger.handlers[:] = saved_state[0]
+        logger.setLevel(saved_state[1])
+        logger.propagate = saved_state[2]

@@ -243,7 +243,7 @@ def read_examples(source, config: DataConfig = DataConfig(), *, require_labels: 
     has_labels = config.label_column in columns
     if require_labels or has_labels:
         wanted.append(("label_column", config.label_column))
-    _check_columns(name, columns, wanted)
+    _check_columns(name, table, wanted)
 
     problems = []
     texts = _text_values(table[config.text_column], name, config.text_column, problems)
@@ -258,19 +258,36 @@ def read_examples(source, config: DataConfig = DataConfig(), *, require_labels: 
     return Examples(texts, text_pairs, labels, name)
 
 
-def _check_columns(name: str, columns: list[str], wanted: list[tuple[str, str]]) -> None:
+def _check_columns(name: str, table: pd.DataFrame, wanted: list[tuple[str, str]]) -> None:
+    columns = [str(column) for column in table.columns]
     missing = [(argument, column) for argument, column in wanted if column not in columns]
     if not missing:
         return
+    unclaimed = [c for c in columns if c not in {column for _, column in wanted}]
     hints = []
     for argument, column in missing:
         flag = "--" + argument.replace("_", "-")
-        close = difflib.get_close_matches(column, columns, n=1, cutoff=0.5)
-        guess = f" (did you mean {close[0]!r}?)" if close else ""
-        hints.append(f"{argument}={column!r}{guess}: pass {flag} COLUMN")
+        guess = _guess_column(argument, column, table, unclaimed)
+        hints.append(f"{argument}={column!r}" + (f" (did you mean {guess!r}?)" if guess else "") + f": pass {flag} COLUMN")
     raise ValueError(
         f"Expected columns {[column for _, column in wanted]} in {name}, found {columns}. Missing: " + "; ".join(hints) + "."
     )
+
+
+def _guess_column(argument: str, column: str, table: pd.DataFrame, unclaimed: list[str]) -> str | None:
+    """The closest column name; failing that, the likeliest by content (longest texts, fewest label values)."""
+    close = difflib.get_close_matches(column, unclaimed, n=1, cutoff=0.5)
+    if close or not unclaimed:
+        return close[0] if close else None
+    sample = table.head(1000)
+    by_name = {str(c): c for c in table.columns}
+    if argument == "label_column":
+        counts = {c: sample[by_name[c]].nunique() for c in unclaimed}
+        candidates = [c for c in unclaimed if 2 <= counts[c] <= max(2, len(sample) // 2)]
+        return min(candidates, key=counts.get) if candidates else None
+    text_lengths = {c: sample[by_name[c]].map(lambda v: len(v) if isinstance(v, str) else 0).mean() for c in unclaimed}
+    best = max(text_lengths, key=text_lengths.get)
+    return best if text_lengths[best] > 0 else None
 
 
 def _rows(mask: np.ndarray) -> str:

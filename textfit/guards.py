@@ -26,7 +26,7 @@ _PROBABILITY_LOSS_NAMES = {
     "binary_focal_crossentropy",
 }
 _PROBABILITY_ACTIVATIONS = {"softmax", "sigmoid", "log_softmax"}
-_LOGIT_ACTIVATIONS = {"linear", None}
+_LOGIT_ACTIVATIONS = {"linear"}
 
 
 def loss_from_logits(loss) -> bool | None:

@@ -17,6 +17,8 @@ import numpy as np
 
 logger = logging.getLogger("textfit")
 
+# Fewer steps than this say nothing about whether a model learns.
+MIN_STEPS_TO_JUDGE = 8
 # Usual peak learning rates for fine-tuning BERT-family encoders with Adam(W).
 USUAL_LEARNING_RATES = (1e-6, 1e-3)
 
@@ -106,14 +108,14 @@ class NotLearningWatchdog(keras.callbacks.Callback):
             self._check_window()
 
     def on_train_end(self, logs=None):
-        # A run shorter than the window is still checked once.
-        if 0 < self._step < self.num_steps:
+        # A run shorter than the window is still checked once, if it had steps enough to judge.
+        if MIN_STEPS_TO_JUDGE <= self._step < self.num_steps:
             self._check_window()
 
     def _check_window(self) -> None:
         expected = math.log(self.num_classes)
         recent = self._losses[-max(1, len(self._losses) // 4):]
-        if self.num_classes > 1 and len(self._losses) >= 8 and abs(np.mean(recent) - expected) < 0.02 * expected:
+        if self.num_classes > 1 and abs(np.mean(recent) - expected) < 0.02 * expected:
             self._report(
                 f"The loss has stayed at ln({self.num_classes}) = {expected:.4f} for {len(self._losses)} steps: the model "
                 "predicts uniform probabilities and is not learning. Likely causes: a learning rate far too low, a "
