@@ -38,7 +38,9 @@ def trained_dir(trained):
 def test_train_writes_exactly_the_model_files(trained):
     trained_dir, output = trained
     assert sorted(p.name for p in trained_dir.iterdir()) == [
-        "config.json", "metrics.json", "model.safetensors", "textfit.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"
+        "accuracy.png", "config.json", "confusion_matrix.png", "history.csv", "history.json", "learning_rate.png",
+        "loss.png", "metrics.json", "model.safetensors", "report.html", "textfit.json", "token_lengths.png",
+        "tokenizer.json", "tokenizer_config.json", "vocab.txt",
     ]
     record = json.loads((trained_dir / "textfit.json").read_text())
     assert record["train_config"]["epochs"] == 2 and record["train_config"]["learning_rate"] == 1e-3

@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 import types
 
@@ -15,6 +16,7 @@ from textfit import __version__
 from textfit.backend import backend_name
 from textfit.data import DataConfig
 from textfit.models.classifier import ModelConfig
+from textfit.serve import ServeConfig
 from textfit.train import TrainConfig
 
 logger = logging.getLogger("textfit")
@@ -81,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", help="With --input: write predictions here (.csv or .jsonl).")
     predict.add_argument("--batch-size", type=int, default=64, help="Examples per batch (default: 64).")
     _add_config_flags(predict, DataConfig, skip=("label_column",))
+
+    report = subcommands.add_parser("report", help="Rebuild report.html and the plots of a trained model folder.")
+    report.add_argument("model_dir", help="Folder written by `textfit train`.")
+
+    serve = subcommands.add_parser("serve", help="Serve a saved model over HTTP (POST /v1/predict).")
+    serve.add_argument("--model", required=True, help="Folder of a fine-tuned model.")
+    _add_config_flags(serve, ServeConfig)
 
     check = subcommands.add_parser("check", help="Check data (and its fit with a model) before training; exit 1 on errors.")
     check.add_argument("--train", required=True, help="Training data: .csv, .tsv, .jsonl or .parquet.")
@@ -163,6 +172,24 @@ def _run_predict(args) -> int:
     return 0
 
 
+def _run_report(args) -> int:
+    from textfit.report import REPORT_FILE, rebuild_report
+
+    written = rebuild_report(args.model_dir)
+    logger.info("Wrote %s", ", ".join(written))
+    print(os.path.abspath(os.path.join(args.model_dir, REPORT_FILE)))
+    return 0
+
+
+def _run_serve(args) -> int:
+    from textfit.models.classifier import TextClassifier
+    from textfit.serve import serve
+
+    config = _config(ServeConfig, args)
+    serve(TextClassifier.from_pretrained(args.model), config)
+    return 0
+
+
 def _run_check(args) -> int:
     from textfit.datasets import default_model_dir
     from textfit.doctor import check, write_report
@@ -215,6 +242,8 @@ COMMANDS = {
     "evaluate": _run_evaluate,
     "predict": _run_predict,
     "check": _run_check,
+    "serve": _run_serve,
+    "report": _run_report,
     "demo": _run_demo,
 }
 

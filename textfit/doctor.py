@@ -209,7 +209,10 @@ def _check_lengths(report, examples: Examples, tokenizer: Tokenizer, max_length:
     percentiles = {f"p{p}": int(math.ceil(np.percentile(lengths, p))) for p in _PERCENTILES}
     truncated = float(np.mean(lengths > max_length))
     report.stats.update(
-        max_length=max_length, token_length_percentiles={**percentiles, "max": int(lengths.max())}, truncated_fraction=truncated
+        max_length=max_length,
+        token_length_percentiles={**percentiles, "max": int(lengths.max())},
+        truncated_fraction=truncated,
+        token_length_counts=np.bincount(lengths).tolist(),  # examples per length, for the report's histogram
     )
     suggested = min(positions, max(16, int(math.ceil(percentiles["p99"] / 8) * 8)))
     report.stats["suggested_max_length"] = suggested

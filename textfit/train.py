@@ -11,6 +11,7 @@ from textfit.data import DataConfig, LabelMap, read_examples, split_examples
 from textfit.doctor import DataReport, diagnose
 from textfit.evaluate import evaluate
 from textfit.models.classifier import ModelConfig, TextClassifier
+from textfit.report import report_files
 from textfit.tokenizer import Tokenizer
 
 logger = logging.getLogger("textfit")
@@ -110,7 +111,8 @@ def train(
 ) -> TrainResult:
     """Fine-tune ``model_dir`` on a labelled file (or DataFrame) and save the classifier to ``output_dir``.
 
-    Use it for the whole workflow in one call; it is what ``textfit train`` runs. Validation
+    Use it for the whole workflow in one call; it is what ``textfit train`` runs. The folder
+    also gets a training report (report.html, PNG plots, history.json/csv). Validation
     comes from ``validation_source`` or a stratified ``train_config.validation_split``. The data
     doctor runs first: its errors stop the run before the model loads, its warnings are logged.
 
@@ -163,5 +165,6 @@ def train(
         "num_validation_examples": len(validation_examples) if validation_examples else 0,
         "data_check": data_report.to_dict(),
     }
-    saved_dir = model.save_pretrained(output_dir, metrics=metrics, configs=configs)
+    report = report_files(model.training_history, metrics, model.describe(metrics=metrics, configs=configs))
+    saved_dir = model.save_pretrained(output_dir, metrics=metrics, configs=configs, extra_files=report)
     return TrainResult(model, saved_dir, metrics, configs["history"], train_seconds, examples_per_second)

@@ -21,6 +21,7 @@ from textfit.evaluate import cross_entropy
 from textfit.guards import GUARD_MODES, check_loss_matches_outputs, initial_loss_finding, loss_from_logits
 from textfit.models import get_family
 from textfit.schedule import WarmupThenDecay, default_optimizer
+from textfit.history import TrainingHistory
 from textfit.tokenizer import Tokenizer
 from textfit.watchdog import NotLearningWatchdog
 
@@ -147,6 +148,12 @@ class TextClassifier(keras.Model):
     @property
     def load_report(self) -> LoadReport | None:
         return self._textfit_state["load_report"]
+
+    @property
+    def training_history(self) -> dict | None:
+        """Per-step loss, accuracy and learning rate, and per-epoch logs, of the last ``fit``."""
+        recorder = self._textfit_state.get("training_history")
+        return recorder.to_dict() if recorder is not None else None
 
     @property
     def family(self):
@@ -323,6 +330,8 @@ class TextClassifier(keras.Model):
         sample = _first_batch(train_data, y, batch_size)
         self._check_before_training(sample)
         callbacks = list(callbacks or [])
+        self._textfit_state["training_history"] = TrainingHistory()
+        callbacks.append(self._textfit_state["training_history"])
         if watchdog:
             callbacks.append(NotLearningWatchdog(num_classes=self.num_classes, sample_inputs=sample and sample[0]))
         return super().fit(
@@ -418,12 +427,27 @@ class TextClassifier(keras.Model):
         return labels[0] if _is_single(x) else labels
 
     # === Saving ===
-    def save_pretrained(self, output_dir, *, metrics: dict | None = None, configs: dict | None = None) -> Path:
+    def describe(self, *, metrics: dict | None = None, configs: dict | None = None) -> dict:
+        """What ``save_pretrained`` writes to textfit.json: configs, labels, metrics, backend, versions."""
+        from textfit.versions import library_versions
+
+        return {
+            "model_config": dataclasses.asdict(self.model_config),
+            **(configs or {}),
+            "labels": list(self.labels),
+            "metrics": metrics,
+            "backend": keras.backend.backend(),
+            "versions": library_versions(),
+        }
+
+    def save_pretrained(
+        self, output_dir, *, metrics: dict | None = None, configs: dict | None = None, extra_files: dict[str, bytes] | None = None
+    ) -> Path:
         """Write a Hugging Face folder that transformers' ``AutoModelForSequenceClassification`` loads.
 
         Writes config.json (architectures, id2label, label2id), model.safetensors with HF
-        names, the tokenizer files, textfit.json (configs, metrics, library versions) and,
-        when ``metrics`` are given, metrics.json.
+        names, the tokenizer files, textfit.json (configs, metrics, library versions),
+        metrics.json when ``metrics`` are given, and ``extra_files`` (name -> bytes, e.g. a report).
         The folder is written to a temporary path and renamed: a failure never leaves a
         half-written model, and a previous model at ``output_dir`` stays until the new one is complete.
 
@@ -431,8 +455,6 @@ class TextClassifier(keras.Model):
             >>> model.save_pretrained("out/sentiment", metrics=textfit.evaluate(model, texts, labels))
             PosixPath('/abs/out/sentiment')
         """
-        from textfit.versions import library_versions
-
         family = self.family
         hf_config = self.hf_config
         hf_config.update(
@@ -448,21 +470,15 @@ class TextClassifier(keras.Model):
             tensors[family.WEIGHT_PREFIX + hf_name] = value.T if transform == family.TRANSPOSE else value
         tensors[HEAD_WEIGHT] = keras.ops.convert_to_numpy(self.logits_layer.kernel).T
         tensors[HEAD_BIAS] = keras.ops.convert_to_numpy(self.logits_layer.bias)
-        textfit_record = {
-            "model_config": dataclasses.asdict(self.model_config),
-            **(configs or {}),
-            "labels": list(self.labels),
-            "metrics": metrics,
-            "backend": keras.backend.backend(),
-            "versions": library_versions(),
-        }
         with checkpoint.atomic_directory(output_dir) as tmp_dir:
             checkpoint.write_weights(tmp_dir / checkpoint.WEIGHTS_FILE, tensors)
             checkpoint.write_json(tmp_dir / checkpoint.CONFIG_FILE, hf_config)
             self.tokenizer.save(tmp_dir, max_length=self.model_config.max_length)
-            checkpoint.write_json(tmp_dir / TEXTFIT_FILE, textfit_record)
+            checkpoint.write_json(tmp_dir / TEXTFIT_FILE, self.describe(metrics=metrics, configs=configs))
             if metrics is not None:
                 checkpoint.write_json(tmp_dir / METRICS_FILE, metrics)
+            for name, data in (extra_files or {}).items():
+                (tmp_dir / name).write_bytes(data)
         return Path(output_dir).expanduser().resolve()
 
     # === Input handling ===

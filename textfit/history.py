@@ -1,0 +1,63 @@
+"""Record what happened during ``fit``, step by step, for reports and later inspection."""
+
+import csv
+import io
+
+import keras
+
+
+class TrainingHistory(keras.callbacks.Callback):
+    """A Keras callback keeping each step's loss, accuracy and learning rate, and each epoch's logs.
+
+    Keras logs running means over the epoch; the per-step values are recovered from them.
+    ``TextClassifier.fit`` adds one; ``model.training_history`` holds the last run's.
+
+    Example:
+        >>> history = TrainingHistory()
+        >>> model.fit(texts, labels, callbacks=[history])
+        >>> history.to_dict()["steps"][0]
+        {'step': 1, 'epoch': 1, 'loss': 1.09, 'accuracy': 0.38, 'learning_rate': 0.0}
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.steps: list[dict] = []
+        self.epochs: list[dict] = []
+        self._step = 0
+        self._epoch = 0
+        self._running = {}
+        self._learning_rate = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+        self._running = {}
+
+    def on_train_batch_begin(self, batch, logs=None):
+        optimizer = self.model.optimizer
+        self._learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate)) if optimizer is not None else None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        row = {"step": self._step, "epoch": self._epoch}
+        for name in ("loss", "accuracy"):
+            if logs and name in logs:
+                mean = float(logs[name])
+                row[name] = (batch + 1) * mean - batch * self._running.get(name, 0.0)
+                self._running[name] = mean
+        row["learning_rate"] = self._learning_rate
+        self.steps.append(row)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append({"epoch": epoch + 1, "step": self._step, **{k: float(v) for k, v in (logs or {}).items()}})
+
+    def to_dict(self) -> dict:
+        return {"steps": self.steps, "epochs": self.epochs}
+
+
+def history_csv(history: dict) -> str:
+    """The per-step history as CSV text (step, epoch, loss, accuracy, learning_rate)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["step", "epoch", "loss", "accuracy", "learning_rate"], extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(history.get("steps", []))
+    return buffer.getvalue()
