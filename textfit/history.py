@@ -42,7 +42,9 @@ class TrainingHistory(keras.callbacks.Callback):
         for name in ("loss", "accuracy"):
             if logs and name in logs:
                 mean = float(logs[name])
-                row[name] = (batch + 1) * mean - batch * self._running.get(name, 0.0)
+                value = (batch + 1) * mean - batch * self._running.get(name, 0.0)
+                # float32 running means make the recovered accuracy overshoot [0, 1] by rounding.
+                row[name] = min(1.0, max(0.0, value)) if name == "accuracy" else value
                 self._running[name] = mean
         row["learning_rate"] = self._learning_rate
         self.steps.append(row)
