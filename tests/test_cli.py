@@ -38,10 +38,12 @@ def trained_dir(trained):
 def test_train_writes_exactly_the_model_files(trained):
     trained_dir, output = trained
     assert sorted(p.name for p in trained_dir.iterdir()) == [
-        "accuracy.png", "config.json", "confusion_matrix.png", "history.csv", "history.json", "learning_rate.png",
+        "accuracy.png", "checkpoints", "config.json", "confusion_matrix.png", "history.csv", "history.json", "learning_rate.png",
         "loss.png", "metrics.json", "model.safetensors", "report.html", "textfit.json", "token_lengths.png",
         "tokenizer.json", "tokenizer_config.json", "vocab.txt",
     ]
+    # 28 examples in batches of 8: 4 steps an epoch; a checkpoint at each epoch end, the newest 2 kept.
+    assert sorted(p.name for p in (trained_dir / "checkpoints").iterdir()) == ["step-00000004", "step-00000008"]
     record = json.loads((trained_dir / "textfit.json").read_text())
     assert record["train_config"]["epochs"] == 2 and record["train_config"]["learning_rate"] == 1e-3
     assert record["data_config"]["text_column"] == "review"

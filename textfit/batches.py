@@ -85,13 +85,20 @@ class TextBatches(keras.utils.PyDataset):
         self.pad_token_id = pad_token_id
         self.pad_to_multiple_of = pad_to_multiple_of or default_pad_multiple()
         self._lengths = encoded.lengths
-        self._rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.epoch = 0
         self.batch_indices = self._plan()
 
     def _plan(self) -> list[np.ndarray]:
         if self.shuffle:
-            return bucketed_batches(self._lengths, self.batch_size, self._rng)
+            # The order depends on (seed, epoch) only, so a resumed run can rebuild any epoch's batches.
+            return bucketed_batches(self._lengths, self.batch_size, np.random.default_rng([self.seed, self.epoch]))
         return sorted_batches(self._lengths, self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Plan the batches of ``epoch`` (0-based), as an uninterrupted run would have them."""
+        self.epoch = epoch
+        self.batch_indices = self._plan()
 
     def __len__(self) -> int:
         return len(self.batch_indices)
@@ -109,7 +116,7 @@ class TextBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         if self.shuffle:
-            self.batch_indices = self._plan()
+            self.set_epoch(self.epoch + 1)
 
     @property
     def example_order(self) -> np.ndarray:
@@ -120,3 +127,20 @@ class TextBatches(keras.utils.PyDataset):
         """The padded length of each batch, for inspecting how many shapes a run sees."""
         multiple = self.pad_to_multiple_of
         return [int(-(-self._lengths[b].max() // multiple) * multiple) for b in self.batch_indices]
+
+
+class EpochOrder(keras.callbacks.Callback):
+    """Give ``batches`` the order of the epoch Keras is starting.
+
+    Keras calls a dataset's ``on_epoch_end`` a varying number of times (also when an epoch
+    iterator resets), so ``fit`` pins the order to Keras' epoch number instead: epoch ``e``
+    always sees the batches of (seed, e), in a fresh run and in a resumed one alike.
+    """
+
+    def __init__(self, batches: TextBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.batches.shuffle:
+            self.batches.set_epoch(epoch)

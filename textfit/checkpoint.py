@@ -108,12 +108,25 @@ def write_json(path, data: dict) -> None:
     os.replace(handle.name, path)
 
 
+def _recover(final_dir: Path) -> None:
+    """Clean up after a writer that was killed: restore a moved-aside folder, drop temporary ones."""
+    old_copies = sorted(final_dir.parent.glob(f".{final_dir.name}.old-*/{final_dir.name}"))
+    if not final_dir.exists() and old_copies:
+        # Killed between moving the previous version aside and renaming the new one in.
+        os.rename(old_copies[-1], final_dir)
+    for debris in final_dir.parent.glob(f".{final_dir.name}.tmp-*"):
+        shutil.rmtree(debris, ignore_errors=True)
+    for debris in final_dir.parent.glob(f".{final_dir.name}.old-*"):
+        shutil.rmtree(debris, ignore_errors=True)
+
+
 @contextlib.contextmanager
-def atomic_directory(final_dir):
+def atomic_directory(final_dir, *, carry_over: tuple[str, ...] = ()):
     """Yield a temporary sibling folder that replaces ``final_dir`` only if the block succeeds.
 
-    A failure (or a kill) mid-write leaves any previous ``final_dir`` untouched; the
-    temporary folder is removed on failure.
+    A failure (or a kill) mid-write leaves any previous ``final_dir`` untouched, and the next
+    call cleans up the debris. Children of the previous folder named in ``carry_over`` (e.g. a
+    ``checkpoints`` folder written during training) are moved into the new one.
 
     Example:
         >>> with atomic_directory("out/model") as tmp_dir:
@@ -123,9 +136,13 @@ def atomic_directory(final_dir):
     if final_dir.exists() and not final_dir.is_dir():
         raise ValueError(f"Output path {final_dir} is a file; pass a folder path.")
     final_dir.parent.mkdir(parents=True, exist_ok=True)
+    _recover(final_dir)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.tmp-", dir=final_dir.parent))
     try:
         yield tmp_dir
+        for name in carry_over:
+            if (final_dir / name).exists() and not (tmp_dir / name).exists():
+                os.rename(final_dir / name, tmp_dir / name)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise

@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train", required=True, help="Training data: .csv, .tsv, .jsonl or .parquet.")
     train.add_argument("--validation", help="Validation data file (default: a stratified --validation-split of --train).")
     train.add_argument("--output", required=True, help="Folder to write the fine-tuned model to.")
+    train.add_argument("--checkpoint-dir", help="Folder for training checkpoints (default: OUTPUT/checkpoints).")
+    resume = train.add_mutually_exclusive_group()
+    resume.add_argument("--resume", dest="resume", action="store_const", const=True, default="auto",
+                        help="Continue from the newest checkpoint; fail if there is none. (Default: continue if one exists.)")
+    resume.add_argument("--no-resume", dest="resume", action="store_const", const=False,
+                        help="Start over, deleting the checkpoints of an earlier run.")
     _add_config_flags(train, DataConfig)
     _add_config_flags(train, ModelConfig)
     _add_config_flags(train, TrainConfig)
@@ -131,6 +137,8 @@ def _run_train(args) -> int:
         model_config=_config(ModelConfig, args),
         train_config=_config(TrainConfig, args),
         verbose=_progress_verbosity(),
+        checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume,
     )
     print(f"Trained in {result.train_seconds:.1f} s ({result.train_examples_per_second:.1f} examples/s).")
     if result.metrics is not None:

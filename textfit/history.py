@@ -27,10 +27,31 @@ class TrainingHistory(keras.callbacks.Callback):
         self._epoch = 0
         self._running = {}
         self._learning_rate = None
+        self._batch_offset = 0
+        self._resume_offset = 0
+        self.resumed_from_step = 0  # steps run before a resume, by an earlier process
+
+    @classmethod
+    def from_state(cls, state: dict, *, resume_offset: int = 0) -> "TrainingHistory":
+        """Continue a history saved by ``state()`` (in a checkpoint), ``resume_offset`` batches into an epoch."""
+        history = cls()
+        history.steps, history.epochs = list(state.get("steps", [])), list(state.get("epochs", []))
+        history._step = len(history.steps)
+        history.resumed_from_step = history._step
+        history._running = dict(state.get("running", {})) if resume_offset else {}
+        history._resume_offset = resume_offset
+        return history
+
+    def state(self) -> dict:
+        """The history plus the running means of the current epoch, to resume from."""
+        return {**self.to_dict(), "running": self._running}
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch + 1
-        self._running = {}
+        # A resumed epoch continues its running means; a new one starts them over.
+        self._batch_offset, self._resume_offset = self._resume_offset, 0
+        if not self._batch_offset:
+            self._running = {}
 
     def on_train_batch_begin(self, batch, logs=None):
         optimizer = self.model.optimizer
@@ -38,6 +59,7 @@ class TrainingHistory(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
+        batch += self._batch_offset
         row = {"step": self._step, "epoch": self._epoch}
         for name in ("loss", "accuracy"):
             if logs and name in logs:
@@ -53,7 +75,7 @@ class TrainingHistory(keras.callbacks.Callback):
         self.epochs.append({"epoch": epoch + 1, "step": self._step, **{k: float(v) for k, v in (logs or {}).items()}})
 
     def to_dict(self) -> dict:
-        return {"steps": self.steps, "epochs": self.epochs}
+        return {"steps": self.steps, "epochs": self.epochs, "resumed_from_step": self.resumed_from_step}
 
 
 def history_csv(history: dict) -> str:

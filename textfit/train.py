@@ -16,6 +16,8 @@ from textfit.tokenizer import Tokenizer
 
 logger = logging.getLogger("textfit")
 
+CHECKPOINTS_DIR = "checkpoints"
+
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
@@ -29,6 +31,8 @@ class TrainConfig:
         warmup_fraction: share of the steps spent warming the learning rate up from 0.
         validation_split: share of the training data held out (stratified) when no validation file is given.
         seed: seed of the head's initial weights, dropout, the split and the data order.
+        checkpoint_every: steps between checkpoints; one is also saved at the end of every epoch.
+        keep_checkpoints: how many of the newest checkpoints are kept.
 
     Example:
         >>> TrainConfig(epochs=2, learning_rate=1e-4)
@@ -43,6 +47,10 @@ class TrainConfig:
         default=0.1, metadata={"help": "Share of training data held out for validation when no validation file is given (0: none)."}
     )
     seed: int = field(default=0, metadata={"help": "Seed of initial head weights, dropout, split and data order."})
+    checkpoint_every: int | None = field(
+        default=500, metadata={"help": "Steps between checkpoints (also saved at every epoch end)."}
+    )
+    keep_checkpoints: int = field(default=2, metadata={"help": "How many of the newest checkpoints to keep."})
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -55,6 +63,10 @@ class TrainConfig:
             raise ValueError(f"weight_decay must be >= 0. Received: weight_decay={self.weight_decay}")
         if not 0.0 <= self.warmup_fraction <= 1.0:
             raise ValueError(f"warmup_fraction must be in [0, 1]. Received: warmup_fraction={self.warmup_fraction}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1. Received: checkpoint_every={self.checkpoint_every}")
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints must be >= 1. Received: keep_checkpoints={self.keep_checkpoints}")
         if not 0.0 <= self.validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1). Received: validation_split={self.validation_split}")
 
@@ -108,6 +120,8 @@ def train(
     train_config: TrainConfig = TrainConfig(),
     callbacks=None,
     verbose="auto",
+    checkpoint_dir=None,
+    resume="auto",
 ) -> TrainResult:
     """Fine-tune ``model_dir`` on a labelled file (or DataFrame) and save the classifier to ``output_dir``.
 
@@ -115,6 +129,11 @@ def train(
     also gets a training report (report.html, PNG plots, history.json/csv). Validation
     comes from ``validation_source`` or a stratified ``train_config.validation_split``. The data
     doctor runs first: its errors stop the run before the model loads, its warnings are logged.
+
+    Checkpoints go to ``checkpoint_dir`` (default: ``output_dir/checkpoints``) every
+    ``train_config.checkpoint_every`` steps and at each epoch end. With ``resume="auto"`` a rerun
+    of the same command continues exactly from the newest one; ``True`` requires one; ``False``
+    starts over.
 
     Returns:
         ``TrainResult`` with the model, the saved folder and the validation metrics.
@@ -140,6 +159,8 @@ def train(
     validation_data = None
     if validation_examples is not None:
         validation_data = (validation_examples.inputs, validation_examples.labels)
+    inside_output = checkpoint_dir is None
+    checkpoint_dir = Path(output_dir).expanduser().resolve() / CHECKPOINTS_DIR if inside_output else Path(checkpoint_dir)
     started = time.perf_counter()
     history = model.fit(
         train_examples.inputs,
@@ -150,12 +171,22 @@ def train(
         callbacks=callbacks,
         verbose=verbose,
         seed=train_config.seed,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=train_config.checkpoint_every,
+        keep_checkpoints=train_config.keep_checkpoints,
+        resume=resume,
     )
     train_seconds = time.perf_counter() - started
     metrics = None
     if validation_examples is not None:
         metrics = evaluate(model, validation_examples.inputs, validation_examples.labels)
-    examples_per_second = len(train_examples) * train_config.epochs / train_seconds
+    resumed_from_step = model.training_history["resumed_from_step"]
+    if resumed_from_step:
+        # Only the steps after the resume ran in this process.
+        steps_run = len(model.training_history["steps"]) - resumed_from_step
+        examples_per_second = min(len(train_examples) * train_config.epochs, steps_run * train_config.batch_size) / train_seconds
+    else:
+        examples_per_second = len(train_examples) * train_config.epochs / train_seconds
     configs = {
         "data_config": dataclasses.asdict(data_config),
         "train_config": dataclasses.asdict(train_config),
@@ -166,5 +197,7 @@ def train(
         "data_check": data_report.to_dict(),
     }
     report = report_files(model.training_history, metrics, model.describe(metrics=metrics, configs=configs))
-    saved_dir = model.save_pretrained(output_dir, metrics=metrics, configs=configs, extra_files=report)
+    saved_dir = model.save_pretrained(
+        output_dir, metrics=metrics, configs=configs, extra_files=report, carry_over=(CHECKPOINTS_DIR,) if inside_output else ()
+    )
     return TrainResult(model, saved_dir, metrics, configs["history"], train_seconds, examples_per_second)

@@ -15,7 +15,8 @@ import keras
 import numpy as np
 
 from textfit import checkpoint
-from textfit.batches import TextBatches
+from textfit import resume as resume_training
+from textfit.batches import EpochOrder, TextBatches
 from textfit.data import Examples, LabelMap, split_examples
 from textfit.evaluate import cross_entropy
 from textfit.guards import GUARD_MODES, check_loss_matches_outputs, initial_loss_finding, loss_from_logits
@@ -288,6 +289,10 @@ class TextClassifier(keras.Model):
         sample_weight=None,
         seed: int | None = None,
         watchdog: bool = True,
+        checkpoint_dir=None,
+        checkpoint_every: int | None = None,
+        keep_checkpoints: int = 2,
+        resume="auto",
         **kwargs,
     ):
         """Train on raw texts (or pre-tokenized inputs, or a Keras dataset) with ``keras.Model.fit``.
@@ -300,6 +305,10 @@ class TextClassifier(keras.Model):
         Args:
             seed: seeds dropout and the data order (default: the seed given to ``from_pretrained``).
             watchdog: watch the first 50 steps for a model that is not learning (``NotLearningWatchdog``).
+            checkpoint_dir: save checkpoints here (every ``checkpoint_every`` steps and at each epoch
+                end, keeping ``keep_checkpoints``), so an interrupted run can resume exactly.
+            resume: "auto" continues from the newest compatible checkpoint in ``checkpoint_dir`` if
+                there is one; True requires one; False deletes them and starts over.
             Other arguments: as in ``keras.Model.fit``.
 
         Returns:
@@ -323,29 +332,44 @@ class TextClassifier(keras.Model):
             validation_split = 0.0
         train_data = self._as_dataset(x, y, sample_weight, batch_size, shuffle=shuffle, seed=seed)
         if isinstance(train_data, TextBatches):
-            batch_size, sample_weight = None, None
+            # TextBatches shuffles (length-bucketed, by epoch); Keras' own shuffle of a PyDataset
+            # would reorder the batches with Python's global random state and break exact resume.
+            batch_size, sample_weight, shuffle = None, None, False
         if validation_data is not None:
             validation_data = self._as_validation_dataset(validation_data, batch_size or _DEFAULT_BATCH_SIZE)
-        self._plan_schedule(train_data, epochs, kwargs.get("steps_per_epoch"), batch_size, kwargs.get("initial_epoch", 0))
         sample = _first_batch(train_data, y, batch_size)
-        self._check_before_training(sample)
+        resume_point = None
+        if checkpoint_dir is not None:
+            resume_point = resume_training.prepare(self, train_data, checkpoint_dir, mode=resume, seed=seed, epochs=epochs)
+        if resume_point is None:
+            self._plan_schedule(train_data, epochs, kwargs.get("steps_per_epoch"), batch_size, kwargs.get("initial_epoch", 0))
+            self._check_before_training(sample)
+        elif resume_point.schedule_plan is not None:
+            self.optimizer._learning_rate.plan(**resume_point.schedule_plan)
+            self.train_function = None
         callbacks = list(callbacks or [])
-        self._textfit_state["training_history"] = TrainingHistory()
-        callbacks.append(self._textfit_state["training_history"])
-        if watchdog:
+        if isinstance(train_data, TextBatches):
+            callbacks.append(EpochOrder(train_data))
+        recorder = TrainingHistory()
+        if resume_point is not None:
+            offset = resume_point.batches_done if resume_point.batches_done < len(train_data) else 0
+            recorder = TrainingHistory.from_state(resume_point.history, resume_offset=offset)
+        self._textfit_state["training_history"] = recorder
+        callbacks.append(recorder)
+        if watchdog and resume_point is None:
             callbacks.append(NotLearningWatchdog(num_classes=self.num_classes, sample_inputs=sample and sample[0]))
-        return super().fit(
-            train_data,
-            None if isinstance(train_data, TextBatches) else y,
-            batch_size=batch_size,
-            epochs=epochs,
-            verbose=verbose,
-            callbacks=callbacks,
-            validation_split=validation_split,
-            validation_data=validation_data,
-            shuffle=shuffle,
-            sample_weight=sample_weight,
-            **kwargs,
+        fit_arguments = dict(
+            batch_size=batch_size, epochs=epochs, verbose=verbose, validation_split=validation_split,
+            validation_data=validation_data, shuffle=shuffle, sample_weight=sample_weight, **kwargs,
+        )
+        if checkpoint_dir is None:
+            return super().fit(train_data, None if isinstance(train_data, TextBatches) else y, callbacks=callbacks, **fit_arguments)
+        saver = resume_training.saver_for(
+            self, train_data, checkpoint_dir, every_steps=checkpoint_every, keep=keep_checkpoints, seed=seed, epochs=epochs,
+        )
+        return resume_training.run(
+            lambda data, **arguments: super(TextClassifier, self).fit(data, **arguments),
+            train_data, resume_point, saver, callbacks=callbacks, **fit_arguments,
         )
 
     def _check_before_training(self, sample) -> None:
@@ -441,13 +465,20 @@ class TextClassifier(keras.Model):
         }
 
     def save_pretrained(
-        self, output_dir, *, metrics: dict | None = None, configs: dict | None = None, extra_files: dict[str, bytes] | None = None
+        self,
+        output_dir,
+        *,
+        metrics: dict | None = None,
+        configs: dict | None = None,
+        extra_files: dict[str, bytes] | None = None,
+        carry_over: tuple[str, ...] = (),
     ) -> Path:
         """Write a Hugging Face folder that transformers' ``AutoModelForSequenceClassification`` loads.
 
         Writes config.json (architectures, id2label, label2id), model.safetensors with HF
         names, the tokenizer files, textfit.json (configs, metrics, library versions),
         metrics.json when ``metrics`` are given, and ``extra_files`` (name -> bytes, e.g. a report).
+        Subfolders of a previous ``output_dir`` named in ``carry_over`` are kept (training checkpoints).
         The folder is written to a temporary path and renamed: a failure never leaves a
         half-written model, and a previous model at ``output_dir`` stays until the new one is complete.
 
@@ -470,7 +501,7 @@ class TextClassifier(keras.Model):
             tensors[family.WEIGHT_PREFIX + hf_name] = value.T if transform == family.TRANSPOSE else value
         tensors[HEAD_WEIGHT] = keras.ops.convert_to_numpy(self.logits_layer.kernel).T
         tensors[HEAD_BIAS] = keras.ops.convert_to_numpy(self.logits_layer.bias)
-        with checkpoint.atomic_directory(output_dir) as tmp_dir:
+        with checkpoint.atomic_directory(output_dir, carry_over=carry_over) as tmp_dir:
             checkpoint.write_weights(tmp_dir / checkpoint.WEIGHTS_FILE, tensors)
             checkpoint.write_json(tmp_dir / checkpoint.CONFIG_FILE, hf_config)
             self.tokenizer.save(tmp_dir, max_length=self.model_config.max_length)
