@@ -72,7 +72,7 @@ def test_read_examples_names_the_bad_jsonl_line(tmp_path):
 def test_read_examples_explains_undecodable_bytes(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("text,label\ncafé,pos\n".encode("latin-1"))
-    with pytest.raises(ValueError, match=r"not valid utf-8: byte 14 \(0xe9\).*--encoding latin-1"):
+    with pytest.raises(ValueError, match=r"not valid utf-8: byte 14 \(0xe9, line 2\).*--encoding latin-1"):
         read_examples(path)
     assert read_examples(path, DataConfig(encoding="latin-1")).texts == ["café"]
 

@@ -5,6 +5,7 @@ can run arbitrary code when loaded, so they are refused with a conversion hint.
 """
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -94,7 +95,10 @@ def read_weights(checkpoint_dir) -> dict[str, np.ndarray]:
 def write_weights(path, tensors: dict[str, np.ndarray]) -> None:
     """Write tensors in the layout transformers expects (``format: pt`` metadata, contiguous float32)."""
     contiguous = {name: np.ascontiguousarray(value) for name, value in tensors.items()}
-    save_file(contiguous, str(path), metadata={"format": "pt"})
+    try:
+        save_file(contiguous, str(path), metadata={"format": "pt"})
+    except SafetensorError as error:  # a full disk surfaces as safetensors' own error type
+        raise OSError(errno.EIO, str(error), str(path)) from None
 
 
 def write_json(path, data: dict) -> None:
@@ -106,6 +110,19 @@ def write_json(path, data: dict) -> None:
         json.dump(data, handle, indent=2, ensure_ascii=False, sort_keys=False)
         handle.write("\n")
     os.replace(handle.name, path)
+
+
+def check_output_dir(output_dir) -> Path:
+    """The absolute output folder path; raise now (before any training) if it can't be one."""
+    path = Path(output_dir).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"Output path {path} is a file; pass a folder path.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"Output path {path} is inside {parent}, which is a file; pass a folder path.")
+            break
+    return path
 
 
 def _recover(final_dir: Path) -> None:

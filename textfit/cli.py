@@ -269,11 +269,17 @@ def main(argv=None) -> int:
     try:
         logger.info("Keras backend: %s", backend_name())
         return COMMANDS[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
-            FloatingPointError) as error:
+    except (ValueError, TypeError, FileNotFoundError, FloatingPointError) as error:
         if args.debug:
             raise
         print(f"textfit: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # read-only or full disk, permissions: name the path and the reason
+        if args.debug:
+            raise
+        print(f"textfit: error: could not read or write {error.filename or 'a file'}: {error.strerror or error}. "
+              "Check the path, its permissions and the free disk space; an earlier model there is left as it was.",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("textfit: interrupted", file=sys.stderr)

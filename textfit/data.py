@@ -26,6 +26,8 @@ class DataConfig:
         text_pair_column: optional column holding a second text (sentence pairs).
         label_column: column holding the label (string or integer).
         encoding: text encoding of CSV/TSV/JSONL files.
+        max_text_chars: longest text accepted. The model reads only the first ``max_length``
+            tokens; a far longer cell usually means an unclosed quote swallowed many rows.
 
     Example:
         >>> config = DataConfig(text_column="review", label_column="sentiment")
@@ -40,11 +42,16 @@ class DataConfig:
     )
     label_column: str = field(default="label", metadata={"help": "Column holding the label (string or integer)."})
     encoding: str = field(default="utf-8", metadata={"help": "Text encoding of CSV/TSV/JSONL files, e.g. latin-1."})
+    max_text_chars: int = field(
+        default=100_000, metadata={"help": "Longest text accepted, in characters (a longer one is usually a broken file)."}
+    )
 
     def __post_init__(self):
         for name in ("text_column", "label_column"):
             if not getattr(self, name):
                 raise ValueError(f"{name} must be a non-empty column name. Received: {name}={getattr(self, name)!r}")
+        if self.max_text_chars < 1:
+            raise ValueError(f"max_text_chars must be >= 1. Received: max_text_chars={self.max_text_chars}")
         if self.text_pair_column is not None and self.text_pair_column == self.text_column:
             raise ValueError(
                 f"text_pair_column must differ from text_column. Received: both {self.text_column!r}"
@@ -165,7 +172,7 @@ def read_table(path, *, encoding: str = "utf-8") -> pd.DataFrame:
     try:
         if suffix in (".csv", ".tsv"):
             # Only empty cells are missing: a text that reads "NA" or "null" is still a text.
-            return pd.read_csv(
+            table = pd.read_csv(
                 path,
                 sep="\t" if suffix == ".tsv" else ",",
                 dtype=str,
@@ -173,16 +180,20 @@ def read_table(path, *, encoding: str = "utf-8") -> pd.DataFrame:
                 na_values=[""],
                 encoding=encoding,
             )
+            _check_delimiter(path, table, suffix)
+            return table
         if suffix == ".parquet":
             return pd.read_parquet(path)
         return _read_jsonl(path, encoding)
     except UnicodeDecodeError:
         # pandas decodes in chunks, so its offset is chunk-relative: find the file offset.
+        raw = path.read_bytes()
         try:
-            path.read_bytes().decode(encoding)
+            raw.decode(encoding)
             position = ""
         except UnicodeDecodeError as error:
-            position = f": byte {error.start} (0x{error.object[error.start]:02x}) cannot be decoded"
+            line = raw.count(b"\n", 0, error.start) + 1
+            position = f": byte {error.start} (0x{error.object[error.start]:02x}, line {line}) cannot be decoded"
         raise ValueError(
             f"{path} is not valid {encoding}{position}. "
             "Pass the file's encoding, e.g. --encoding latin-1 (DataConfig(encoding='latin-1'))."
@@ -193,6 +204,19 @@ def read_table(path, *, encoding: str = "utf-8") -> pd.DataFrame:
         if isinstance(error, FileNotFoundError):
             raise
         raise ValueError(f"Could not read {path}: {error}") from None
+
+
+def _check_delimiter(path: Path, table: pd.DataFrame, suffix: str) -> None:
+    if table.shape[1] != 1:
+        return
+    header = str(table.columns[0])
+    for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes"), (",", "commas")):
+        if delimiter in header and not (delimiter == "," and suffix == ".csv"):
+            fix = "rename it to .tsv" if delimiter == "\t" else "save it with commas" if suffix == ".csv" else "save it with tabs"
+            raise ValueError(
+                f"{path} was read as a single column {header[:80]!r}: its fields look separated by {name}, but a "
+                f"{suffix} file is read with {'commas' if suffix == '.csv' else 'tabs'}. Fix: {fix}."
+            )
 
 
 def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
@@ -246,13 +270,13 @@ def read_examples(source, config: DataConfig = DataConfig(), *, require_labels: 
     _check_columns(name, table, wanted)
 
     problems = []
-    texts = _text_values(table[config.text_column], name, config.text_column, problems)
+    texts = _text_values(table[config.text_column], config.text_column, config.max_text_chars, problems)
     text_pairs = None
     if config.text_pair_column is not None:
-        text_pairs = _text_values(table[config.text_pair_column], name, config.text_pair_column, problems)
+        text_pairs = _text_values(table[config.text_pair_column], config.text_pair_column, config.max_text_chars, problems)
     labels = None
     if require_labels or has_labels:
-        labels = _label_values(table[config.label_column], name, config.label_column, problems)
+        labels = _label_values(table[config.label_column], config.label_column, problems)
     if problems:
         raise ValueError(f"{name} has {len(problems)} problem(s):\n- " + "\n- ".join(problems))
     return Examples(texts, text_pairs, labels, name)
@@ -301,10 +325,11 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _text_values(column: pd.Series, name: str, column_name: str, problems: list) -> list[str]:
+def _text_values(column: pd.Series, column_name: str, max_chars: int, problems: list) -> list[str]:
     values = column.tolist()
     missing = np.array([_is_missing(v) or (isinstance(v, str) and not v.strip()) for v in values])
     not_text = np.array([not _is_missing(v) and not isinstance(v, str) for v in values])
+    too_long = np.array([isinstance(v, str) and len(v) > max_chars for v in values])
     if missing.any():
         problems.append(
             f"{missing.sum()} empty text(s) in column {column_name!r}: {_rows(missing)}. Remove those rows or fill them in."
@@ -315,25 +340,56 @@ def _text_values(column: pd.Series, name: str, column_name: str, problems: list)
             f"{not_text.sum()} value(s) in column {column_name!r} are not text ({', '.join(kinds)}): {_rows(not_text)}. "
             "Store the column as strings."
         )
+    if too_long.any():
+        longest = max(len(v) for v, bad in zip(values, too_long) if bad)
+        problems.append(
+            f"{too_long.sum()} text(s) in column {column_name!r} are longer than {max_chars:,} characters (longest "
+            f"{longest:,}): {_rows(too_long)}. The model reads only the first max_length tokens; a cell this long usually "
+            "means an unclosed quote swallowed many rows. Fix the file, or pass --max-text-chars to accept them."
+        )
     return values
 
 
-def _label_values(column: pd.Series, name: str, column_name: str, problems: list) -> list[str]:
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _as_float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _label_values(column: pd.Series, column_name: str, problems: list) -> list[str]:
     values = column.tolist()
     missing = np.array([_is_missing(v) or (isinstance(v, str) and not v.strip()) for v in values])
     if missing.any():
         problems.append(
             f"{missing.sum()} empty label(s) in column {column_name!r}: {_rows(missing)}. Label those rows or remove them."
         )
-    non_integral = np.array(
-        [isinstance(v, (float, np.floating)) and not _is_missing(v) and not float(v).is_integer() for v in values]
-    )
-    if non_integral.any():
+    present = ~missing
+    numbers = np.array([_is_number(v) for v in values]) & present
+    strings = np.array([isinstance(v, str) for v in values]) & present
+    if numbers.any() and strings.any():
+        minority = numbers if numbers.sum() <= strings.sum() else strings
         problems.append(
-            f"Column {column_name!r} holds fractional numbers ({_rows(non_integral)}): a classifier needs class labels, "
-            "not scores. Use a column of class names or integer class ids."
+            f"Column {column_name!r} mixes numbers ({numbers.sum()}) and text ({strings.sum()}) as labels; the rarer kind is at "
+            f"{_rows(minority)}. Use one kind: class names, or integer class ids."
         )
-    return [label_to_string(v) if not _is_missing(v) else "" for v in values]
+    # CSV cells are read as text: "0.5" and "1.0" are numbers too.
+    as_floats = [float(v) if _is_number(v) else _as_float(v) if isinstance(v, str) else None for v in values]
+    numeric = [f for f, ok in zip(as_floats, present) if ok]
+    if numeric and all(f is not None for f in numeric):
+        fractional = np.array([f is not None and ok and math.isfinite(f) and not float(f).is_integer() for f, ok in zip(as_floats, present)])
+        if fractional.any():
+            problems.append(
+                f"Column {column_name!r} holds fractional numbers ({_rows(fractional)}): a classifier needs class labels, "
+                "not scores. Use a column of class names or integer class ids."
+            )
+        else:
+            return [str(int(f)) if f is not None and ok else "" for f, ok in zip(as_floats, present)]
+    return [label_to_string(v) if ok else "" for v, ok in zip(values, present)]
 
 
 def split_examples(examples: Examples, validation_fraction: float, *, seed: int = 0) -> tuple[Examples, Examples]:

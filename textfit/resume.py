@@ -32,8 +32,9 @@ _VARIABLE_GROUPS = ("model", "optimizer", "metrics")
 def fingerprint(model, encoded, label_ids, *, batch_size: int, seed: int, epochs: int) -> dict:
     """What must be equal for a checkpoint to continue this run: model, data and settings."""
     model_hash = hashlib.sha256(json.dumps([model.hf_config, list(model.labels), model.model_config.max_length], sort_keys=True).encode())
+    # The weights the run starts from (checkpoint + seeded head), so another model with the same config differs.
     for variable in model.trainable_variables:
-        model_hash.update(str(tuple(variable.shape)).encode())
+        model_hash.update(np.ascontiguousarray(keras.ops.convert_to_numpy(variable)).tobytes())
     data_hash = hashlib.sha256()
     for ids in encoded.token_ids:
         data_hash.update(ids.tobytes())
@@ -202,7 +203,8 @@ class ResumePoint:
     metric_values: list
 
 
-def _run_fingerprint(model, train_data, *, seed: int, epochs: int) -> dict:
+def run_fingerprint(model, train_data, *, seed: int, epochs: int) -> dict:
+    """The fingerprint of a run about to start (call it before restoring anything)."""
     result = fingerprint(model, train_data.encoded, train_data.label_ids, batch_size=train_data.batch_size, seed=seed, epochs=epochs)
     # The name ("adam_w_1"...) depends on how many optimizers the process made; the rest is the setting.
     settings = {k: v for k, v in model.optimizer.get_config().items() if k != "name"}
@@ -211,14 +213,10 @@ def _run_fingerprint(model, train_data, *, seed: int, epochs: int) -> dict:
     return result
 
 
-def prepare(model, train_data, checkpoint_dir, *, mode, seed: int, epochs: int) -> ResumePoint | None:
+def prepare(model, train_data, checkpoint_dir, *, mode, expected: dict) -> ResumePoint | None:
     """Restore the newest compatible checkpoint into ``model`` (per ``mode``) and say where to continue."""
-    from textfit.batches import TextBatches
-
     if mode not in ("auto", True, False):
         raise ValueError(f"resume must be 'auto', True or False. Received: resume={mode!r}")
-    if not isinstance(train_data, TextBatches):
-        raise ValueError("checkpoint_dir works with texts (or TextBatches) as training data; pass texts and labels to fit.")
     found = list_checkpoints(checkpoint_dir)
     if mode is False:
         for path in found:
@@ -231,7 +229,7 @@ def prepare(model, train_data, checkpoint_dir, *, mode, seed: int, epochs: int) 
             )
         return None
     state, tensors = load_checkpoint(found[-1])
-    check_compatible(state, _run_fingerprint(model, train_data, seed=seed, epochs=epochs), found[-1])
+    check_compatible(state, expected, found[-1])
     restore_variables(model, tensors, state)
     logger.info(
         "Resuming from %s: epoch %d, %d of %d batches done.", found[-1], state["epoch"] + 1, state["batches_done"], len(train_data)
@@ -240,7 +238,7 @@ def prepare(model, train_data, checkpoint_dir, *, mode, seed: int, epochs: int) 
     return ResumePoint(found[-1], state["epoch"], state["batches_done"], state.get("schedule"), state.get("history", {}), metric_values)
 
 
-def saver_for(model, train_data, checkpoint_dir, *, every_steps, keep: int, seed: int, epochs: int) -> CheckpointSaver:
+def saver_for(model, train_data, checkpoint_dir, *, every_steps, keep: int, fingerprint: dict) -> CheckpointSaver:
     """A ``CheckpointSaver`` that also records the learning-rate plan and the history."""
     if keep < 1:
         raise ValueError(f"keep_checkpoints must be >= 1. Received: keep_checkpoints={keep}")
@@ -259,7 +257,7 @@ def saver_for(model, train_data, checkpoint_dir, *, every_steps, keep: int, seed
         checkpoint_dir,
         every_steps=every_steps,
         keep=keep,
-        run_fingerprint=_run_fingerprint(model, train_data, seed=seed, epochs=epochs),
+        run_fingerprint=fingerprint,
         batches_per_epoch=len(train_data),
         extra_state=extra_state,
     )

@@ -143,6 +143,7 @@ def train(
         >>> result.metrics["accuracy"]
         0.91
     """
+    output_dir = checkpoint.check_output_dir(output_dir)
     train_examples, validation_examples = prepare_examples(train_source, validation_source, data_config, train_config)
     data_report = check_data(model_dir, train_examples, validation_examples, model_config)
     label_map = LabelMap(tuple(data_report.stats["labels"]))
@@ -160,7 +161,7 @@ def train(
     if validation_examples is not None:
         validation_data = (validation_examples.inputs, validation_examples.labels)
     inside_output = checkpoint_dir is None
-    checkpoint_dir = Path(output_dir).expanduser().resolve() / CHECKPOINTS_DIR if inside_output else Path(checkpoint_dir)
+    checkpoint_dir = output_dir / CHECKPOINTS_DIR if inside_output else Path(checkpoint_dir)
     started = time.perf_counter()
     history = model.fit(
         train_examples.inputs,

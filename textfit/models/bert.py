@@ -37,6 +37,19 @@ def backbone_kwargs_from_hf_config(config: dict) -> dict:
         raise ValueError(
             f"Unsupported position_embedding_type={position_type!r} in config.json; textfit supports 'absolute'."
         )
+    sizes = ("vocab_size", "num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size")
+    missing = [key for key in sizes if key not in config]
+    if missing:
+        raise ValueError(f"config.json lacks the BERT keys {missing}; it is not a complete BERT config.")
+    for key in (*sizes, "max_position_embeddings", "type_vocab_size"):
+        value = config.get(key, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"config.json: {key} must be a positive integer, found {value!r}. The config is damaged.")
+    if config["hidden_size"] % config["num_attention_heads"]:
+        raise ValueError(
+            f"config.json: hidden_size={config['hidden_size']} is not divisible by num_attention_heads="
+            f"{config['num_attention_heads']}. The config is damaged."
+        )
     try:
         return {
             "vocabulary_size": config["vocab_size"],

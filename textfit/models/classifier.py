@@ -338,9 +338,12 @@ class TextClassifier(keras.Model):
         if validation_data is not None:
             validation_data = self._as_validation_dataset(validation_data, batch_size or _DEFAULT_BATCH_SIZE)
         sample = _first_batch(train_data, y, batch_size)
-        resume_point = None
+        resume_point = run_fingerprint = None
         if checkpoint_dir is not None:
-            resume_point = resume_training.prepare(self, train_data, checkpoint_dir, mode=resume, seed=seed, epochs=epochs)
+            if not isinstance(train_data, TextBatches):
+                raise ValueError("checkpoint_dir works with texts (or TextBatches) as training data; pass texts and labels to fit.")
+            run_fingerprint = resume_training.run_fingerprint(self, train_data, seed=seed, epochs=epochs)
+            resume_point = resume_training.prepare(self, train_data, checkpoint_dir, mode=resume, expected=run_fingerprint)
         if resume_point is None:
             self._plan_schedule(train_data, epochs, kwargs.get("steps_per_epoch"), batch_size, kwargs.get("initial_epoch", 0))
             self._check_before_training(sample)
@@ -365,7 +368,7 @@ class TextClassifier(keras.Model):
         if checkpoint_dir is None:
             return super().fit(train_data, None if isinstance(train_data, TextBatches) else y, callbacks=callbacks, **fit_arguments)
         saver = resume_training.saver_for(
-            self, train_data, checkpoint_dir, every_steps=checkpoint_every, keep=keep_checkpoints, seed=seed, epochs=epochs,
+            self, train_data, checkpoint_dir, every_steps=checkpoint_every, keep=keep_checkpoints, fingerprint=run_fingerprint,
         )
         return resume_training.run(
             lambda data, **arguments: super(TextClassifier, self).fit(data, **arguments),
