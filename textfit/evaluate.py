@@ -26,24 +26,36 @@ def classification_metrics(label_ids, predicted_label_ids, labels, *, logits=Non
         (0.6666666666666666, 0.5)
     """
     label_ids = np.asarray(label_ids, dtype=np.int64)
-    predicted_label_ids = np.asarray(predicted_label_ids, dtype=np.int64)
-    num_classes = len(labels)
+    matrix = confusion_matrix(label_ids, predicted_label_ids, len(labels))
+    loss = cross_entropy(logits, label_ids) if logits is not None else None
+    return metrics_from_confusion(matrix, labels, loss=loss)
+
+
+def confusion_matrix(label_ids, predicted_label_ids, num_classes: int) -> np.ndarray:
+    """Counts of (true, predicted) label id pairs, shape (num_classes, num_classes)."""
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (label_ids, predicted_label_ids), 1)
+    np.add.at(matrix, (np.asarray(label_ids, dtype=np.int64), np.asarray(predicted_label_ids, dtype=np.int64)), 1)
+    return matrix
+
+
+def metrics_from_confusion(matrix: np.ndarray, labels, *, loss: float | None = None) -> dict:
+    """Accuracy, macro-F1 and per-class scores from a confusion matrix (rows: true, columns: predicted)."""
+    num_classes = len(labels)
     true_positives = np.diag(matrix).astype(np.float64)
     predicted_counts = matrix.sum(axis=0)
     true_counts = matrix.sum(axis=1)
+    num_examples = int(matrix.sum())
     precision = np.divide(true_positives, predicted_counts, out=np.zeros(num_classes), where=predicted_counts > 0)
     recall = np.divide(true_positives, true_counts, out=np.zeros(num_classes), where=true_counts > 0)
     denominator = precision + recall
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(num_classes), where=denominator > 0)
     metrics = {
-        "num_examples": int(len(label_ids)),
-        "accuracy": float(true_positives.sum() / max(1, len(label_ids))),
+        "num_examples": num_examples,
+        "accuracy": float(true_positives.sum() / max(1, num_examples)),
         "macro_f1": float(f1.mean()),
     }
-    if logits is not None:
-        metrics["loss"] = cross_entropy(logits, label_ids)
+    if loss is not None:
+        metrics["loss"] = float(loss)
     metrics["per_class"] = {
         label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(true_counts[i])}
         for i, label in enumerate(labels)
@@ -54,14 +66,21 @@ def classification_metrics(label_ids, predicted_label_ids, labels, *, logits=Non
 
 def cross_entropy(logits, label_ids) -> float:
     """Mean softmax cross-entropy of integer labels under ``logits`` (numerically stable)."""
+    return _cross_entropy_sum(logits, label_ids) / max(1, len(label_ids))
+
+
+def _cross_entropy_sum(logits, label_ids) -> float:
     logits = np.asarray(logits, dtype=np.float64)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    return float(-log_probabilities[np.arange(len(label_ids)), label_ids].mean())
+    return float(-log_probabilities[np.arange(len(label_ids)), np.asarray(label_ids, dtype=np.int64)].sum())
 
 
 def evaluate(model, x, y, *, batch_size: int = 64) -> dict:
     """Predict ``x`` with ``model`` and score against labels ``y`` (strings or ids).
+
+    The metrics are accumulated batch by batch (a confusion matrix and a loss sum): memory does
+    not grow with the number of examples.
 
     Example:
         >>> metrics = textfit.evaluate(model, validation_texts, validation_labels)
@@ -69,8 +88,12 @@ def evaluate(model, x, y, *, batch_size: int = 64) -> dict:
         0.874
     """
     label_ids = model.label_map.encode(list(y))
-    logits = model.predict_logits(x, batch_size=batch_size)
-    return classification_metrics(label_ids, logits.argmax(axis=-1), model.labels, logits=logits)
+    matrix = np.zeros((model.num_classes, model.num_classes), dtype=np.int64)
+    loss_sum = 0.0
+    for indices, logits in model.iter_logits(x, batch_size=batch_size):
+        matrix += confusion_matrix(label_ids[indices], logits.argmax(axis=-1), model.num_classes)
+        loss_sum += _cross_entropy_sum(logits, label_ids[indices])
+    return metrics_from_confusion(matrix, model.labels, loss=loss_sum / max(1, len(label_ids)))
 
 
 def write_metrics(metrics: dict, path) -> None:

@@ -12,6 +12,7 @@ from textfit.doctor import DataReport, diagnose
 from textfit.evaluate import evaluate
 from textfit.models.classifier import ModelConfig, TextClassifier
 from textfit.report import report_files
+from textfit.timing import parse_duration
 from textfit.tokenizer import Tokenizer
 
 logger = logging.getLogger("textfit")
@@ -33,6 +34,8 @@ class TrainConfig:
         seed: seed of the head's initial weights, dropout, the split and the data order.
         checkpoint_every: steps between checkpoints; one is also saved at the end of every epoch.
         keep_checkpoints: how many of the newest checkpoints are kept.
+        time_budget: e.g. "10m": if the timed first steps say the run would overrun, it stops at the
+            last step that fits, with the learning-rate schedule shortened to end there.
 
     Example:
         >>> TrainConfig(epochs=2, learning_rate=1e-4)
@@ -51,6 +54,9 @@ class TrainConfig:
         default=500, metadata={"help": "Steps between checkpoints (also saved at every epoch end)."}
     )
     keep_checkpoints: int = field(default=2, metadata={"help": "How many of the newest checkpoints to keep."})
+    time_budget: str | None = field(
+        default=None, metadata={"help": "Time the training may take, e.g. 10m or 1h30m; it stops early to fit (default: none)."}
+    )
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -67,6 +73,8 @@ class TrainConfig:
             raise ValueError(f"checkpoint_every must be >= 1. Received: checkpoint_every={self.checkpoint_every}")
         if self.keep_checkpoints < 1:
             raise ValueError(f"keep_checkpoints must be >= 1. Received: keep_checkpoints={self.keep_checkpoints}")
+        if self.time_budget is not None:
+            parse_duration(self.time_budget)
         if not 0.0 <= self.validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1). Received: validation_split={self.validation_split}")
 
@@ -176,6 +184,7 @@ def train(
         checkpoint_every=train_config.checkpoint_every,
         keep_checkpoints=train_config.keep_checkpoints,
         resume=resume,
+        time_budget=train_config.time_budget,
     )
     train_seconds = time.perf_counter() - started
     metrics = None

