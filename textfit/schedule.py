@@ -69,11 +69,52 @@ class WarmupThenDecay(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak_learning_rate": self.peak_learning_rate, "warmup_fraction": self.warmup_fraction}
 
 
+class FusedAdamW(keras.optimizers.AdamW):
+    """Keras AdamW whose update on the torch backend is torch's fused AdamW kernel.
+
+    Keras' torch AdamW makes about nine passes over every parameter and moment (``_foreach`` ops);
+    the fused kernel makes one. On 2 CPU cores that takes MiniLM's update from ~240 ms to ~20 ms a
+    step (benchmarks/profile_step.py). The moments stay Keras variables, so checkpoints and resume
+    see the usual optimizer state. Bias correction follows torch (epsilon added to the corrected
+    second moment), which differs from Keras' form only in where epsilon sits. Other backends use
+    Keras' AdamW unchanged.
+    """
+
+    def _backend_update_step(self, grads, variables, learning_rate):
+        if keras.backend.backend() != "torch":
+            return super()._backend_update_step(grads, variables, learning_rate)
+        import torch
+
+        step = torch.tensor(float(keras.ops.convert_to_numpy(self.iterations)) + 1.0)
+        rate = float(keras.ops.convert_to_numpy(learning_rate))
+        decayed = [i for i, v in enumerate(variables) if self._use_weight_decay(v)]
+        not_decayed = [i for i, v in enumerate(variables) if not self._use_weight_decay(v)]
+        for indices, weight_decay in ((decayed, self.weight_decay or 0.0), (not_decayed, 0.0)):
+            if not indices:
+                continue
+            group = [variables[i] for i in indices]
+            torch._fused_adamw_(
+                [v.value for v in group],
+                [grads[i] for i in indices],
+                [self._momentums[self._get_variable_index(v)].value for v in group],
+                [self._velocities[self._get_variable_index(v)].value for v in group],
+                [],
+                [step] * len(group),
+                lr=rate, beta1=float(self.beta_1), beta2=float(self.beta_2), weight_decay=float(weight_decay),
+                eps=float(self.epsilon), amsgrad=False, maximize=False,
+            )
+
+    def _apply_weight_decay(self, variables):
+        # On torch the fused kernel applies the decay (per group); elsewhere Keras does.
+        if keras.backend.backend() != "torch":
+            super()._apply_weight_decay(variables)
+
+
 def default_optimizer(*, learning_rate: float = 5e-5, weight_decay: float = 0.01, warmup_fraction: float = 0.1):
-    """AdamW with ``WarmupThenDecay``; biases and LayerNorm weights get no weight decay (as in BERT)."""
+    """AdamW (``FusedAdamW``) with ``WarmupThenDecay``; biases and LayerNorm weights get no weight decay (as in BERT)."""
     if weight_decay < 0:
         raise ValueError(f"weight_decay must be >= 0. Received: weight_decay={weight_decay}")
-    optimizer = keras.optimizers.AdamW(
+    optimizer = FusedAdamW(
         learning_rate=WarmupThenDecay(learning_rate, warmup_fraction),
         weight_decay=weight_decay,
         beta_1=0.9,
