@@ -30,3 +30,38 @@ def test_schedule_rejects_bad_values_and_use_before_plan():
         default_optimizer(learning_rate=0)
     with pytest.raises(RuntimeError, match=r"plan\(\) must run before training"):
         WarmupThenDecay(1e-3)(0)
+
+
+def _adamw_steps(optimizer_class):
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    kernel = keras.Variable(rng.standard_normal((5, 3)).astype("float32"), name="kernel")
+    bias = keras.Variable(np.ones(3, dtype="float32"), name="bias")
+    optimizer = optimizer_class(learning_rate=1e-2, weight_decay=0.1, epsilon=1e-6)
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    gradients = np.random.default_rng(1)
+    for _ in range(5):
+        optimizer.apply(
+            [keras.ops.convert_to_tensor(gradients.standard_normal((5, 3)).astype("float32")),
+             keras.ops.convert_to_tensor(gradients.standard_normal(3).astype("float32"))],
+            [kernel, bias],
+        )
+    return keras.ops.convert_to_numpy(kernel), keras.ops.convert_to_numpy(bias), int(keras.ops.convert_to_numpy(optimizer.iterations))
+
+
+def test_fused_adamw_matches_keras_adamw_with_decay_exclusions():
+    import keras
+    import numpy as np
+
+    from textfit.schedule import FusedAdamW
+
+    keras_kernel, keras_bias, keras_steps = _adamw_steps(keras.optimizers.AdamW)
+    fused_kernel, fused_bias, fused_steps = _adamw_steps(FusedAdamW)
+    assert fused_steps == keras_steps == 5
+    # Only where epsilon sits differs (torch adds it to the bias-corrected second moment).
+    np.testing.assert_allclose(fused_kernel, keras_kernel, atol=1e-4)
+    np.testing.assert_allclose(fused_bias, keras_bias, atol=1e-4)
+    without_decay, _, _ = _adamw_steps(lambda **kwargs: FusedAdamW(**{**kwargs, "weight_decay": 0.0}))
+    assert np.abs(without_decay - fused_kernel).max() > 1e-4  # the decay really is applied to the kernel
