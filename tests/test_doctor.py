@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import TOY_LABELS, TOY_TEXTS, write_tiny_checkpoint
-from textfit import DataConfig, check, cli, train
+from textfit import check, cli, train
 from textfit.models.classifier import ModelConfig
 from textfit.train import TrainConfig
 

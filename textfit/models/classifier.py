@@ -6,7 +6,6 @@ tokenization and per-batch padding happen inside.
 """
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,10 @@ from textfit.batches import EpochOrder, TextBatches
 from textfit.data import Examples, LabelMap, split_examples
 from textfit.evaluate import cross_entropy
 from textfit.guards import GUARD_MODES, check_loss_matches_outputs, initial_loss_finding, loss_from_logits
+from textfit.history import TrainingHistory
+from textfit.inputs import DEFAULT_BATCH_SIZE, as_list, first_batch, is_single, is_text_input, num_batches, softmax, split_texts
 from textfit.models import get_family
 from textfit.schedule import WarmupThenDecay, default_optimizer
-from textfit.history import TrainingHistory
 from textfit.timing import TimeKeeper, parse_duration
 from textfit.tokenizer import Tokenizer
 from textfit.watchdog import NotLearningWatchdog
@@ -32,7 +32,6 @@ logger = logging.getLogger("textfit")
 TEXTFIT_FILE = "textfit.json"
 METRICS_FILE = "metrics.json"
 HEAD_WEIGHT, HEAD_BIAS = "classifier.weight", "classifier.bias"
-_DEFAULT_BATCH_SIZE = 32
 _PREDICT_BATCH_SIZE = 64
 
 
@@ -327,10 +326,10 @@ class TextClassifier(keras.Model):
         seed = self._textfit_state["seed"] if seed is None else seed
         keras.utils.set_random_seed(seed)
         self._ensure_compiled()
-        batch_size = batch_size or _DEFAULT_BATCH_SIZE
-        if validation_split and validation_data is None and _is_text_input(x):
+        batch_size = batch_size or DEFAULT_BATCH_SIZE
+        if validation_split and validation_data is None and is_text_input(x):
             train_examples, validation_examples = split_examples(
-                Examples(*_split_texts(x)[:2], labels=self.label_map.decode(self.label_map.encode(y))), validation_split, seed=seed
+                Examples(*split_texts(x)[:2], labels=self.label_map.decode(self.label_map.encode(y))), validation_split, seed=seed
             )
             x, y = train_examples.inputs, train_examples.labels
             validation_data = (validation_examples.inputs, validation_examples.labels)
@@ -341,8 +340,8 @@ class TextClassifier(keras.Model):
             # would reorder the batches with Python's global random state and break exact resume.
             batch_size, sample_weight, shuffle = None, None, False
         if validation_data is not None:
-            validation_data = self._as_validation_dataset(validation_data, batch_size or _DEFAULT_BATCH_SIZE)
-        sample = _first_batch(train_data, y, batch_size)
+            validation_data = self._as_validation_dataset(validation_data, batch_size or DEFAULT_BATCH_SIZE)
+        sample = first_batch(train_data, y, batch_size)
         resume_point = run_fingerprint = None
         if checkpoint_dir is not None:
             if not isinstance(train_data, TextBatches):
@@ -418,7 +417,7 @@ class TextClassifier(keras.Model):
         if not isinstance(schedule, WarmupThenDecay):
             return
         if steps_per_epoch is None:
-            steps_per_epoch = _num_batches(train_data, batch_size)
+            steps_per_epoch = num_batches(train_data, batch_size)
         start_step = int(keras.ops.convert_to_numpy(self.optimizer.iterations))
         schedule.plan(start_step=start_step, total_steps=steps_per_epoch * (epochs - initial_epoch))
         # The plan is baked into a compiled (JAX) train step: rebuild it.
@@ -441,7 +440,7 @@ class TextClassifier(keras.Model):
 
         Use it to stream over many texts without holding every logit; ``predict_logits`` collects them.
         """
-        texts, text_pairs, _ = _split_texts(x)
+        texts, text_pairs, _ = split_texts(x)
         encoded = self.tokenizer.encode(texts, text_pairs, max_length=self.model_config.max_length)
         batches = TextBatches(encoded, batch_size=batch_size, shuffle=False, pad_token_id=self.tokenizer.pad_token_id)
         for index in range(len(batches)):
@@ -454,7 +453,7 @@ class TextClassifier(keras.Model):
         Texts are sorted by length and batched, so padding is minimal. Pre-tokenized inputs
         (a dict of arrays) or a Keras dataset go to ``keras.Model.predict``.
         """
-        if not _is_text_input(x):
+        if not is_text_input(x):
             return np.asarray(super().predict(x, batch_size=batch_size, verbose=verbose))
         num_examples = 1 if isinstance(x, str) else len(x)
         logits = np.empty((num_examples, self.num_classes), dtype=np.float32)
@@ -469,9 +468,9 @@ class TextClassifier(keras.Model):
             >>> model.predict_proba("a great film")
             {'neg': 0.03, 'pos': 0.97}
         """
-        probabilities = _softmax(self.predict_logits(x, batch_size))
+        probabilities = softmax(self.predict_logits(x, batch_size))
         rows = [dict(zip(self.labels, map(float, row))) for row in probabilities]
-        return rows[0] if _is_single(x) else rows
+        return rows[0] if is_single(x) else rows
 
     def predict(self, x, batch_size: int = _PREDICT_BATCH_SIZE, verbose=0):
         """Predicted label strings: one string for one text, a list for many.
@@ -482,7 +481,7 @@ class TextClassifier(keras.Model):
         """
         label_ids = self.predict_logits(x, batch_size, verbose=verbose).argmax(axis=-1)
         labels = self.label_map.decode(label_ids)
-        return labels[0] if _is_single(x) else labels
+        return labels[0] if is_single(x) else labels
 
     # === Saving ===
     def describe(self, *, metrics: dict | None = None, configs: dict | None = None) -> dict:
@@ -548,12 +547,12 @@ class TextClassifier(keras.Model):
 
     # === Input handling ===
     def _as_dataset(self, x, y, sample_weight, batch_size, *, shuffle, seed):
-        if not _is_text_input(x):
+        if not is_text_input(x):
             return x  # pre-tokenized arrays or a Keras-compatible dataset: Keras handles it
         if y is None:
             raise ValueError("Received texts without labels. Pass y=labels (label strings or ids).")
-        texts, text_pairs, _ = _split_texts(x)
-        label_ids = self.label_map.encode(_as_list(y))
+        texts, text_pairs, _ = split_texts(x)
+        label_ids = self.label_map.encode(as_list(y))
         if len(label_ids) != len(texts):
             raise ValueError(f"Received {len(texts)} texts but {len(label_ids)} labels; pass one label per text.")
         encoded = self.tokenizer.encode(texts, text_pairs, max_length=self.model_config.max_length)
@@ -563,7 +562,7 @@ class TextClassifier(keras.Model):
         )
 
     def _as_validation_dataset(self, validation_data, batch_size):
-        if isinstance(validation_data, tuple) and len(validation_data) in (2, 3) and _is_text_input(validation_data[0]):
+        if isinstance(validation_data, tuple) and len(validation_data) in (2, 3) and is_text_input(validation_data[0]):
             weights = validation_data[2] if len(validation_data) == 3 else None
             return self._as_dataset(validation_data[0], validation_data[1], weights, batch_size, shuffle=False, seed=0)
         return validation_data
@@ -652,78 +651,3 @@ def _import_weights(model: TextClassifier, tensors: dict, path: Path, *, reuse_h
     ignored = {name for name in tensors if family.normalize_hf_name(name) in family.IGNORED_TENSORS}
     unused = sorted(set(tensors) - used - ignored)
     return LoadReport(tuple(loaded), tuple(newly_initialized), tuple(unused))
-
-
-# === Raw-text inputs ===
-def _is_single(x) -> bool:
-    return isinstance(x, str)
-
-
-def _as_list(values) -> list:
-    if hasattr(values, "tolist"):
-        return values.tolist()
-    return list(values)
-
-
-def _is_text_input(x) -> bool:
-    """True for a string, or a sequence of strings or of (text, pair) tuples."""
-    if isinstance(x, str):
-        return True
-    if isinstance(x, (dict, keras.utils.PyDataset)) or x is None:
-        return False
-    if isinstance(x, np.ndarray) and x.dtype.kind not in "OUS":
-        return False
-    if not hasattr(x, "__len__") or not hasattr(x, "__getitem__"):
-        return False
-    if len(x) == 0:
-        raise ValueError("Received an empty list of texts.")
-    first = x[0] if not hasattr(x, "iloc") else x.iloc[0]
-    return isinstance(first, (str, tuple, list))
-
-
-def _split_texts(x) -> tuple[list[str], list[str] | None, bool]:
-    """(texts, text_pairs or None, single) from a string or a sequence of strings or pairs."""
-    if isinstance(x, str):
-        return [x], None, True
-    items = _as_list(x)
-    if all(isinstance(item, str) for item in items):
-        return items, None, False
-    if all(isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(t, str) for t in item) for item in items):
-        return [item[0] for item in items], [item[1] for item in items], False
-    bad = next(i for i, item in enumerate(items) if not isinstance(item, str))
-    raise TypeError(
-        f"Expected texts as strings or (text, text_pair) tuples of strings; item {bad} is {items[bad]!r} "
-        f"({type(items[bad]).__name__}). Remove or fill in missing texts."
-    )
-
-
-def _num_batches(data, batch_size) -> int:
-    """Batches per epoch of what ``keras.Model.fit`` will iterate over."""
-    if isinstance(data, dict):
-        return -(-len(next(iter(data.values()))) // (batch_size or _DEFAULT_BATCH_SIZE))
-    if isinstance(data, np.ndarray):
-        return -(-len(data) // (batch_size or _DEFAULT_BATCH_SIZE))
-    try:
-        return len(data)
-    except TypeError:
-        raise ValueError(
-            "The default learning-rate schedule needs the number of steps, and this dataset has no length. "
-            "Pass steps_per_epoch=N to fit, or compile with your own optimizer."
-        ) from None
-
-
-def _first_batch(data, y, batch_size):
-    """(inputs, label_ids) of the first training batch, or None for datasets that can't be peeked at."""
-    if isinstance(data, TextBatches):
-        first = data[0]
-        return first[0], first[1] if len(first) > 1 else None
-    if isinstance(data, dict) and y is not None:
-        size = batch_size or _DEFAULT_BATCH_SIZE
-        return {name: np.asarray(values)[:size] for name, values in data.items()}, np.asarray(y)[:size]
-    return None
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exponentials = np.exp(shifted)
-    return exponentials / exponentials.sum(axis=-1, keepdims=True)

@@ -1,0 +1,82 @@
+"""What ``TextClassifier`` accepts as inputs: raw strings, (text, pair) tuples, arrays or Keras datasets."""
+
+import keras
+import numpy as np
+
+from textfit.batches import TextBatches
+
+DEFAULT_BATCH_SIZE = 32
+
+
+def is_single(x) -> bool:
+    return isinstance(x, str)
+
+
+def as_list(values) -> list:
+    if hasattr(values, "tolist"):
+        return values.tolist()
+    return list(values)
+
+
+def is_text_input(x) -> bool:
+    """True for a string, or a sequence of strings or of (text, pair) tuples."""
+    if isinstance(x, str):
+        return True
+    if isinstance(x, (dict, keras.utils.PyDataset)) or x is None:
+        return False
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "OUS":
+        return False
+    if not hasattr(x, "__len__") or not hasattr(x, "__getitem__"):
+        return False
+    if len(x) == 0:
+        raise ValueError("Received an empty list of texts.")
+    first = x[0] if not hasattr(x, "iloc") else x.iloc[0]
+    return isinstance(first, (str, tuple, list))
+
+
+def split_texts(x) -> tuple[list[str], list[str] | None, bool]:
+    """(texts, text_pairs or None, single) from a string or a sequence of strings or pairs."""
+    if isinstance(x, str):
+        return [x], None, True
+    items = as_list(x)
+    if all(isinstance(item, str) for item in items):
+        return items, None, False
+    if all(isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(t, str) for t in item) for item in items):
+        return [item[0] for item in items], [item[1] for item in items], False
+    bad = next(i for i, item in enumerate(items) if not isinstance(item, str))
+    raise TypeError(
+        f"Expected texts as strings or (text, text_pair) tuples of strings; item {bad} is {items[bad]!r} "
+        f"({type(items[bad]).__name__}). Remove or fill in missing texts."
+    )
+
+
+def num_batches(data, batch_size) -> int:
+    """Batches per epoch of what ``keras.Model.fit`` will iterate over."""
+    if isinstance(data, dict):
+        return -(-len(next(iter(data.values()))) // (batch_size or DEFAULT_BATCH_SIZE))
+    if isinstance(data, np.ndarray):
+        return -(-len(data) // (batch_size or DEFAULT_BATCH_SIZE))
+    try:
+        return len(data)
+    except TypeError:
+        raise ValueError(
+            "The default learning-rate schedule needs the number of steps, and this dataset has no length. "
+            "Pass steps_per_epoch=N to fit, or compile with your own optimizer."
+        ) from None
+
+
+def first_batch(data, y, batch_size):
+    """(inputs, label_ids) of the first training batch, or None for datasets that can't be peeked at."""
+    if isinstance(data, TextBatches):
+        first = data[0]
+        return first[0], first[1] if len(first) > 1 else None
+    if isinstance(data, dict) and y is not None:
+        size = batch_size or DEFAULT_BATCH_SIZE
+        return {name: np.asarray(values)[:size] for name, values in data.items()}, np.asarray(y)[:size]
+    return None
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exponentials = np.exp(shifted)
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
