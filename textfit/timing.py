@@ -57,11 +57,14 @@ class TimeKeeper(keras.callbacks.Callback):
         batch_size: examples per training step.
         time_budget_seconds: the budget for the whole ``fit``, or None.
         start_step: optimizer steps done before this ``fit`` (a resumed run).
+        batch_tokens: padded tokens of each batch of the first epoch, in order. Batches of similar
+            length run together, so the first steps can be much shorter or longer than average;
+            with this the pace is measured per token and scaled to the average batch.
     """
 
     def __init__(self, *, total_steps: int, validation_examples_per_epoch: int = 0, batch_size: int = 32,
                  time_budget_seconds: float | None = None, warmup_steps: int = 3, measure_steps: int = 5,
-                 steps_per_epoch: int | None = None, start_step: int = 0):
+                 steps_per_epoch: int | None = None, start_step: int = 0, batch_tokens: list[int] | None = None):
         super().__init__()
         self.total_steps = total_steps
         self.validation_examples = validation_examples_per_epoch
@@ -71,9 +74,11 @@ class TimeKeeper(keras.callbacks.Callback):
         self.measure_steps = measure_steps
         self.steps_per_epoch = steps_per_epoch or total_steps
         self.start_step = start_step
+        self.batch_tokens = batch_tokens
         self.stop_at_step = None
         self.estimate_seconds = None
         self._steps = 0
+        self._timed_tokens = 0
 
     def on_train_begin(self, logs=None):
         # A resumed run calls fit twice (the rest of an epoch, then the others): time them as one.
@@ -83,6 +88,8 @@ class TimeKeeper(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self._steps += 1
         now = time.perf_counter()
+        if self.batch_tokens and self._steps > self.warmup_steps and batch < len(self.batch_tokens):
+            self._timed_tokens += self.batch_tokens[batch]
         if self._steps == self.warmup_steps:
             self._warm = now
         elif self._steps == self.warmup_steps + self.measure_steps:
@@ -92,6 +99,8 @@ class TimeKeeper(keras.callbacks.Callback):
 
     def _plan(self, now: float) -> None:
         per_step = (now - self._warm) / self.measure_steps
+        if self.batch_tokens and self._timed_tokens:
+            per_step = (now - self._warm) / self._timed_tokens * (sum(self.batch_tokens) / len(self.batch_tokens))
         elapsed = now - self._started
         remaining_steps = self.total_steps - self._steps
         # Evaluation runs forward passes only: about a third of a training step's work per example.
@@ -99,7 +108,7 @@ class TimeKeeper(keras.callbacks.Callback):
         validation_seconds = epochs_left * self.validation_examples / self.batch_size * per_step / 3
         self.estimate_seconds = elapsed + remaining_steps * per_step + validation_seconds
         logger.info(
-            "ETA: about %s for %d steps (%.2f s/step after %.1f s of warm-up), done around %s.",
+            "ETA: about %s for %d steps (%.2f s a step on average, after %.1f s of warm-up), done around %s.",
             format_duration(self.estimate_seconds), self.total_steps, per_step, self._warm - self._started,
             time.strftime("%H:%M", time.localtime(time.time() + self.estimate_seconds - elapsed)),
         )

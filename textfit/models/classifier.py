@@ -392,6 +392,7 @@ class TextClassifier(keras.Model):
             batch_size=train_data.batch_size,
             time_budget_seconds=None if time_budget is None else parse_duration(time_budget),
             start_step=int(keras.ops.convert_to_numpy(self.optimizer.iterations)),
+            batch_tokens=[len(batch) * length for batch, length in zip(train_data.batch_indices, train_data.padded_lengths())],
         )
 
     def _check_before_training(self, sample) -> None:
