@@ -6,6 +6,11 @@ import io
 import keras
 
 
+def step_value(batch: int, running_mean: float, previous_mean: float) -> float:
+    """The value of step ``batch`` (0-based in its epoch) from Keras' running means after it and before it."""
+    return (batch + 1) * running_mean - batch * previous_mean
+
+
 class TrainingHistory(keras.callbacks.Callback):
     """A Keras callback keeping each step's loss, accuracy and learning rate, and each epoch's logs.
 
@@ -64,7 +69,7 @@ class TrainingHistory(keras.callbacks.Callback):
         for name in ("loss", "accuracy"):
             if logs and name in logs:
                 mean = float(logs[name])
-                value = (batch + 1) * mean - batch * self._running.get(name, 0.0)
+                value = step_value(batch, mean, self._running.get(name, 0.0))
                 # float32 running means make the recovered accuracy overshoot [0, 1] by rounding.
                 row[name] = min(1.0, max(0.0, value)) if name == "accuracy" else value
                 self._running[name] = mean

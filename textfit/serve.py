@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from textfit.inputs import softmax
+
 logger = logging.getLogger("textfit")
 
 
@@ -203,8 +205,7 @@ def create_app(model, config: ServeConfig = ServeConfig()) -> Starlette:
         except RequestError as error:
             return JSONResponse({"error": str(error)}, error.status_code)
         logits = await batcher.predict(inputs)
-        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+        probabilities = softmax(logits)
         predictions = [
             {"label": labels[int(row.argmax())], "probabilities": {label: float(p) for label, p in zip(labels, row)}}
             for row in probabilities

@@ -15,6 +15,8 @@ import math
 import keras
 import numpy as np
 
+from textfit.history import step_value
+
 logger = logging.getLogger("textfit")
 
 # Fewer steps than this say nothing about whether a model learns.
@@ -99,7 +101,7 @@ class NotLearningWatchdog(keras.callbacks.Callback):
                 "training was stopped so no NaN weights are saved."
             )
         # Keras logs the running mean of the epoch's loss; recover this step's value from it.
-        step_loss = (batch + 1) * loss - batch * self._epoch_mean
+        step_loss = step_value(batch, loss, self._epoch_mean)
         self._epoch_mean = loss
         if self._step > self.num_steps:
             return
