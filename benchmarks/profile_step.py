@@ -18,9 +18,9 @@ import torch  # noqa: E402
 
 import textfit  # noqa: E402
 import keras  # noqa: E402
-from textfit.batches import TextBatches  # noqa: E402
-from textfit.datasets import default_model_dir, load_tweet_sentiment  # noqa: E402
-from textfit.tokenizer import pad_batch  # noqa: E402
+from textfit.data.batches import TextBatches  # noqa: E402
+from textfit.data.datasets import default_model_dir, load_tweet_sentiment  # noqa: E402
+from textfit.data.tokenizer import pad_batch  # noqa: E402
 
 
 def best_mean(function, repeats):

@@ -66,7 +66,7 @@ def main() -> int:
     parser.add_argument("--texts-per-request", type=int, default=1)
     args = parser.parse_args()
 
-    from textfit.datasets import load_tweet_sentiment
+    from textfit.data.datasets import load_tweet_sentiment
 
     texts = load_tweet_sentiment()["text"].sample(2000, random_state=0).tolist()
     with tempfile.TemporaryDirectory() as folder:

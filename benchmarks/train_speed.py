@@ -33,7 +33,7 @@ def load_data(args):
         table.columns = ["text", "label"]
         table["label"] = table["label"].astype(str)
     else:
-        from textfit.datasets import load_tweet_sentiment
+        from textfit.data.datasets import load_tweet_sentiment
 
         table = load_tweet_sentiment()
     table = table.sample(frac=1.0, random_state=0).reset_index(drop=True)
@@ -50,7 +50,7 @@ def peak_rss_mb() -> float:
 # === Workers: each runs in a fresh process ===
 def work_textfit(args, train, test):
     import textfit
-    from textfit.batches import TextBatches
+    from textfit.data.batches import TextBatches
 
     labels = sorted(train["label"].unique())
     model = textfit.TextClassifier.from_pretrained(textfit.default_model_dir(), labels=labels, max_length=args.max_length)
@@ -211,8 +211,8 @@ def main() -> int:
         return 0
 
     import textfit  # noqa: F401  (selects a backend; the workers set their own)
-    from textfit.checkpoint import read_config
-    from textfit.datasets import default_model_dir
+    from textfit.hf.folder import read_config
+    from textfit.data.datasets import default_model_dir
 
     config = read_config(default_model_dir())
     peak = matmul_peak_gflops()

@@ -8,7 +8,7 @@ import torch
 import transformers
 
 from textfit import TextClassifier, cli
-from textfit.datasets import load_bbc_news
+from textfit.data.datasets import load_bbc_news
 
 
 @pytest.mark.slow

@@ -1,16 +1,16 @@
 """textfit: fine-tune pretrained transformer encoders for text classification, on Keras 3."""
 
 from textfit.backend import backend_name  # first: picks the Keras backend before keras loads
-from textfit.data import DataConfig, Examples, LabelMap, read_examples, split_examples
-from textfit.datasets import default_model_dir
-from textfit.doctor import DataReport, check
-from textfit.evaluate import classification_metrics, evaluate, write_metrics
-from textfit.guards import LogitsGuard, check_loss_matches_outputs
+from textfit.data.examples import DataConfig, Examples, LabelMap, read_examples, split_examples
+from textfit.data.datasets import default_model_dir
+from textfit.evaluation.doctor import DataReport, check
+from textfit.evaluation.evaluate import classification_metrics, evaluate, write_metrics
+from textfit.training.guards import LogitsGuard, check_loss_matches_outputs
 from textfit.models.classifier import LoadReport, ModelConfig, TextClassifier
-from textfit.schedule import WarmupThenDecay, default_optimizer
-from textfit.tokenizer import Tokenizer
-from textfit.train import TrainConfig, TrainResult, train
-from textfit.watchdog import NotLearningWatchdog
+from textfit.training.schedule import WarmupThenDecay, default_optimizer
+from textfit.data.tokenizer import Tokenizer
+from textfit.training.train import TrainConfig, TrainResult, train
+from textfit.training.watchdog import NotLearningWatchdog
 
 __version__ = "0.1.0"
 

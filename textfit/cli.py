@@ -14,10 +14,10 @@ import types
 
 from textfit import __version__
 from textfit.backend import backend_name
-from textfit.data import DataConfig
+from textfit.data.examples import DataConfig
 from textfit.models.classifier import ModelConfig
-from textfit.serve import ServeConfig
-from textfit.train import TrainConfig
+from textfit.serving.serve import ServeConfig
+from textfit.training.train import TrainConfig
 
 logger = logging.getLogger("textfit")
 
@@ -122,9 +122,9 @@ def _progress_verbosity():
 
 
 def _run_train(args) -> int:
-    from textfit.datasets import default_model_dir
-    from textfit.evaluate import format_metrics
-    from textfit.train import train
+    from textfit.data.datasets import default_model_dir
+    from textfit.evaluation.evaluate import format_metrics
+    from textfit.training.train import train
 
     if args.validation and hasattr(args, "validation_split"):
         raise ValueError("Pass either --validation FILE or --validation-split, not both.")
@@ -148,8 +148,8 @@ def _run_train(args) -> int:
 
 
 def _run_evaluate(args) -> int:
-    from textfit.data import read_examples
-    from textfit.evaluate import evaluate, write_metrics
+    from textfit.data.examples import read_examples
+    from textfit.evaluation.evaluate import evaluate, write_metrics
     from textfit.models.classifier import TextClassifier
 
     model = TextClassifier.from_pretrained(args.model)
@@ -162,9 +162,9 @@ def _run_evaluate(args) -> int:
 
 
 def _run_predict(args) -> int:
-    from textfit.data import Examples
+    from textfit.data.examples import Examples
     from textfit.models.classifier import TextClassifier
-    from textfit.predict import predict_file, prediction_records
+    from textfit.serving.predict import predict_file, prediction_records
 
     if args.input and not args.output:
         raise ValueError("--input needs --output FILE (.csv or .jsonl) for the predictions.")
@@ -181,7 +181,7 @@ def _run_predict(args) -> int:
 
 
 def _run_report(args) -> int:
-    from textfit.report import REPORT_FILE, rebuild_report
+    from textfit.evaluation.report import REPORT_FILE, rebuild_report
 
     written = rebuild_report(args.model_dir)
     logger.info("Wrote %s", ", ".join(written))
@@ -191,7 +191,7 @@ def _run_report(args) -> int:
 
 def _run_serve(args) -> int:
     from textfit.models.classifier import TextClassifier
-    from textfit.serve import serve
+    from textfit.serving.serve import serve
 
     config = _config(ServeConfig, args)
     serve(TextClassifier.from_pretrained(args.model), config)
@@ -199,8 +199,8 @@ def _run_serve(args) -> int:
 
 
 def _run_check(args) -> int:
-    from textfit.datasets import default_model_dir
-    from textfit.doctor import check, write_report
+    from textfit.data.datasets import default_model_dir
+    from textfit.evaluation.doctor import check, write_report
 
     model_config = _config(ModelConfig, args)
     report = check(
@@ -223,7 +223,7 @@ def _run_demo(args) -> int:
     import dataclasses as _dataclasses
 
     from textfit.demo import DEMO_TRAIN_CONFIG, run_demo
-    from textfit.evaluate import format_metrics
+    from textfit.evaluation.evaluate import format_metrics
 
     result, examples = run_demo(
         args.output,

@@ -4,10 +4,10 @@ import logging
 
 import numpy as np
 
-from textfit.data import DataConfig
-from textfit.datasets import default_model_dir, load_tweet_sentiment
+from textfit.data.examples import DataConfig
+from textfit.data.datasets import default_model_dir, load_tweet_sentiment
 from textfit.models.classifier import ModelConfig
-from textfit.train import TrainConfig, TrainResult, train
+from textfit.training.train import TrainConfig, TrainResult, train
 
 logger = logging.getLogger("textfit")
 

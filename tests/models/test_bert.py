@@ -19,7 +19,7 @@ PARITY_TEXTS = [
 
 def _textfit_encoder_outputs(model, texts):
     encoded = model.tokenizer.encode(texts, max_length=model.model_config.max_length)
-    from textfit.tokenizer import pad_batch
+    from textfit.data.tokenizer import pad_batch
 
     batch = pad_batch(encoded, list(range(len(texts))), pad_token_id=model.tokenizer.pad_token_id)
     outputs = model.backbone(batch["token_ids"], batch["segment_ids"], batch["padding_mask"], training=False)
@@ -49,7 +49,7 @@ def test_encoder_matches_transformers_bert_model(tiny_checkpoint_dir):
 def test_encoder_matches_transformers_on_text_pairs(tiny_checkpoint_dir):
     model = TextClassifier.from_pretrained(tiny_checkpoint_dir, num_labels=2)
     encoded = model.tokenizer.encode(["the film", "a plot"], ["was great", "is dull and boring"], max_length=32)
-    from textfit.tokenizer import pad_batch
+    from textfit.data.tokenizer import pad_batch
 
     batch = pad_batch(encoded, [0, 1], pad_token_id=0)
     assert batch["segment_ids"].max() == 1

@@ -11,7 +11,7 @@ from safetensors.numpy import load_file, save_file
 
 from conftest import TINY_CONFIG, write_tiny_checkpoint
 from textfit import TextClassifier, WarmupThenDecay
-from textfit.batches import TextBatches
+from textfit.data.batches import TextBatches
 
 
 def check_classifier(checkpoint_dir, texts, labels, tmp_path, **load_kwargs):
@@ -216,7 +216,7 @@ def test_fit_accepts_label_ids_text_pairs_pretokenized_and_datasets(tiny_checkpo
     encoded = model.tokenizer.encode(texts, max_length=16)
     dataset = TextBatches(encoded, label_ids, batch_size=4, shuffle=True, seed=0)
     model.fit(dataset, epochs=1, verbose=0)
-    from textfit.tokenizer import pad_batch
+    from textfit.data.tokenizer import pad_batch
 
     arrays = pad_batch(encoded, range(len(texts)), pad_token_id=0)
     model.fit(arrays, label_ids, epochs=1, batch_size=4, verbose=0)

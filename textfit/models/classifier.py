@@ -13,19 +13,20 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from textfit import checkpoint
-from textfit import resume as resume_training
-from textfit.batches import EpochOrder, TextBatches
-from textfit.data import Examples, LabelMap, split_examples
-from textfit.evaluate import cross_entropy
-from textfit.guards import GUARD_MODES, check_loss_matches_outputs, initial_loss_finding, loss_from_logits
-from textfit.history import TrainingHistory
-from textfit.inputs import DEFAULT_BATCH_SIZE, as_list, first_batch, is_single, is_text_input, num_batches, softmax, split_texts
+from textfit import atomic
+from textfit.hf import folder as hf_folder
+from textfit.training import resume as resume_training
+from textfit.data.batches import EpochOrder, TextBatches
+from textfit.data.examples import Examples, LabelMap, split_examples
+from textfit.evaluation.evaluate import cross_entropy
+from textfit.training.guards import GUARD_MODES, check_loss_matches_outputs, initial_loss_finding, loss_from_logits
+from textfit.training.history import TrainingHistory
+from textfit.data.inputs import DEFAULT_BATCH_SIZE, as_list, first_batch, is_single, is_text_input, num_batches, softmax, split_texts
 from textfit.models import get_family
-from textfit.schedule import WarmupThenDecay, default_optimizer
-from textfit.timing import TimeKeeper, parse_duration
-from textfit.tokenizer import Tokenizer
-from textfit.watchdog import NotLearningWatchdog
+from textfit.training.schedule import WarmupThenDecay, default_optimizer
+from textfit.training.timing import TimeKeeper, parse_duration
+from textfit.data.tokenizer import Tokenizer
+from textfit.training.watchdog import NotLearningWatchdog
 
 logger = logging.getLogger("textfit")
 
@@ -200,8 +201,8 @@ class TextClassifier(keras.Model):
             >>> model.load_report.newly_initialized
             ('classifier.weight', 'classifier.bias')
         """
-        path = checkpoint.check_checkpoint_dir(checkpoint_dir)
-        hf_config = checkpoint.read_config(path)
+        path = hf_folder.check_checkpoint_dir(checkpoint_dir)
+        hf_config = hf_folder.read_config(path)
         family = get_family(hf_config.get("model_type"))
         saved = _read_textfit_file(path)
         saved_labels = _saved_labels(hf_config)
@@ -219,7 +220,7 @@ class TextClassifier(keras.Model):
         model = cls(backbone=backbone, tokenizer=tokenizer, label_map=label_map, hf_config=hf_config, model_config=model_config, seed=seed)
         model._build_variables()
         reuse_head = saved_labels is not None and saved_labels == label_map.labels
-        report = _import_weights(model, checkpoint.read_weights(path), path, reuse_head=reuse_head)
+        report = _import_weights(model, hf_folder.read_weights(path), path, reuse_head=reuse_head)
         model._textfit_state["load_report"] = report
         if report.newly_initialized:
             logger.warning(
@@ -535,13 +536,13 @@ class TextClassifier(keras.Model):
             tensors[family.WEIGHT_PREFIX + hf_name] = value.T if transform == family.TRANSPOSE else value
         tensors[HEAD_WEIGHT] = keras.ops.convert_to_numpy(self.logits_layer.kernel).T
         tensors[HEAD_BIAS] = keras.ops.convert_to_numpy(self.logits_layer.bias)
-        with checkpoint.atomic_directory(output_dir, carry_over=carry_over) as tmp_dir:
-            checkpoint.write_weights(tmp_dir / checkpoint.WEIGHTS_FILE, tensors)
-            checkpoint.write_json(tmp_dir / checkpoint.CONFIG_FILE, hf_config)
+        with atomic.atomic_directory(output_dir, carry_over=carry_over) as tmp_dir:
+            hf_folder.write_weights(tmp_dir / hf_folder.WEIGHTS_FILE, tensors)
+            atomic.write_json(tmp_dir / hf_folder.CONFIG_FILE, hf_config)
             self.tokenizer.save(tmp_dir, max_length=self.model_config.max_length)
-            checkpoint.write_json(tmp_dir / TEXTFIT_FILE, self.describe(metrics=metrics, configs=configs))
+            atomic.write_json(tmp_dir / TEXTFIT_FILE, self.describe(metrics=metrics, configs=configs))
             if metrics is not None:
-                checkpoint.write_json(tmp_dir / METRICS_FILE, metrics)
+                atomic.write_json(tmp_dir / METRICS_FILE, metrics)
             for name, data in (extra_files or {}).items():
                 (tmp_dir / name).write_bytes(data)
         return Path(output_dir).expanduser().resolve()
@@ -578,7 +579,7 @@ def _head_dropout(hf_config: dict, model_config: ModelConfig) -> float:
 
 def _read_textfit_file(path: Path) -> dict:
     textfit_path = path / TEXTFIT_FILE
-    return checkpoint.read_json(textfit_path) if textfit_path.is_file() else {}
+    return hf_folder.read_json(textfit_path) if textfit_path.is_file() else {}
 
 
 def _saved_labels(hf_config: dict) -> tuple[str, ...] | None:
@@ -637,7 +638,7 @@ def _import_weights(model: TextClassifier, tensors: dict, path: Path, *, reuse_h
     if missing or mismatched:
         lines = [f"missing {name}" for name in missing[:10]] + mismatched[:10]
         raise ValueError(
-            f"{path / checkpoint.WEIGHTS_FILE} does not match its config.json: " + "; ".join(lines)
+            f"{path / hf_folder.WEIGHTS_FILE} does not match its config.json: " + "; ".join(lines)
             + (" ..." if len(missing) + len(mismatched) > 20 else "")
             + ". The weights are incomplete or belong to another model; copy the checkpoint again."
         )

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from textfit.batches import TextBatches, bucketed_batches, sorted_batches
-from textfit.tokenizer import EncodedTexts
+from textfit.data.batches import TextBatches, bucketed_batches, sorted_batches
+from textfit.data.tokenizer import EncodedTexts
 
 
 def _encoded(lengths):

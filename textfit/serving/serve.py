@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from textfit.inputs import softmax
+from textfit.data.inputs import softmax
 
 logger = logging.getLogger("textfit")
 

@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 
 from textfit import TextClassifier
-from textfit.serve import ServeConfig, create_app
+from textfit.serving.serve import ServeConfig, create_app
 
 
 def _free_port() -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from textfit.data import DataConfig, read_examples
+from textfit.data.examples import DataConfig, read_examples
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
 

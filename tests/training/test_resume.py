@@ -13,10 +13,10 @@ import pytest
 from safetensors.numpy import load_file
 
 from conftest import TOY_LABELS, TOY_TEXTS
-from textfit import TextClassifier, checkpoint, train
+from textfit import TextClassifier, atomic, train
 from textfit.models.classifier import ModelConfig
-from textfit.resume import list_checkpoints
-from textfit.train import TrainConfig
+from textfit.training.resume import list_checkpoints
+from textfit.training.train import TrainConfig
 
 WORDS = "the a this that it film movie plot game team".split()
 
@@ -115,14 +115,14 @@ def test_kill_during_save_leaves_a_complete_model(tiny_checkpoint_dir, tmp_path,
 
 def test_a_kill_between_the_two_renames_is_recovered(tmp_path):
     target = tmp_path / "model"
-    with checkpoint.atomic_directory(target) as folder:
+    with atomic.atomic_directory(target) as folder:
         (folder / "config.json").write_text("first")
     # The state after the previous version was moved aside and before the new one was renamed in.
     aside = tmp_path / ".model.old-x"
     aside.mkdir()
     os.rename(target, aside / "model")
     (tmp_path / ".model.tmp-y").mkdir()
-    with checkpoint.atomic_directory(target) as folder:
+    with atomic.atomic_directory(target) as folder:
         assert (target / "config.json").read_text() == "first"  # recovered before writing
         (folder / "config.json").write_text("second")
     assert (target / "config.json").read_text() == "second"

@@ -20,7 +20,8 @@ import keras
 import numpy as np
 from safetensors.numpy import load_file
 
-from textfit import checkpoint
+from textfit import atomic
+from textfit.hf import folder as hf_folder
 
 logger = logging.getLogger("textfit")
 
@@ -71,9 +72,9 @@ def save_checkpoint(model, checkpoint_dir, state: dict, *, keep: int) -> Path:
             tensors[f"{group}.{index:05d}"] = np.asarray(keras.ops.convert_to_numpy(variable))
     state = {**state, "num_variables": {group: len(v) for group, v in _variables(model).items()}}
     target = Path(checkpoint_dir) / f"step-{state['step']:08d}"
-    with checkpoint.atomic_directory(target) as tmp_dir:
-        checkpoint.write_weights(tmp_dir / STATE_WEIGHTS, tensors)
-        checkpoint.write_json(tmp_dir / STATE_JSON, state)
+    with atomic.atomic_directory(target) as tmp_dir:
+        hf_folder.write_weights(tmp_dir / STATE_WEIGHTS, tensors)
+        atomic.write_json(tmp_dir / STATE_JSON, state)
     for old in list_checkpoints(checkpoint_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return target
@@ -82,7 +83,7 @@ def save_checkpoint(model, checkpoint_dir, state: dict, *, keep: int) -> Path:
 def load_checkpoint(path) -> tuple[dict, dict]:
     """(state.json contents, tensors) of a checkpoint folder."""
     path = Path(path)
-    state = checkpoint.read_json(path / STATE_JSON)
+    state = hf_folder.read_json(path / STATE_JSON)
     try:
         tensors = load_file(path / STATE_WEIGHTS)
     except Exception as error:  # safetensors raises its own error type for damaged files

@@ -12,7 +12,7 @@ import numpy as np
 from tokenizers import Tokenizer as _RustTokenizer
 from tokenizers.implementations import BertWordPieceTokenizer
 
-from textfit.checkpoint import read_json
+from textfit.hf.folder import read_json
 
 # Files that define a tokenizer for transformers, copied verbatim when a model is saved.
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")

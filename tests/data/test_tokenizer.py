@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from textfit import Tokenizer
-from textfit.tokenizer import pad_batch
+from textfit.data.tokenizer import pad_batch
 
 
 def test_encode_truncates_to_max_length_including_special_tokens(tiny_checkpoint_dir):

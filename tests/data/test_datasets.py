@@ -2,7 +2,7 @@
 
 import pytest
 
-from textfit.datasets import clean_tweet, default_model_dir, load_bbc_news, load_tweet_sentiment
+from textfit.data.datasets import clean_tweet, default_model_dir, load_bbc_news, load_tweet_sentiment
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from conftest import TOY_LABELS, TOY_TEXTS, write_tiny_checkpoint
 from textfit import check, cli, train
 from textfit.models.classifier import ModelConfig
-from textfit.train import TrainConfig
+from textfit.training.train import TrainConfig
 
 ADJECTIVES = "great good fun awful bad boring dull cheap late naive".split()
 NOUNS = "film movie plot acting cafe resume price phone app team game match".split()

@@ -6,14 +6,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from textfit import checkpoint
-from textfit.data import DataConfig, LabelMap, read_examples, split_examples
-from textfit.doctor import DataReport, diagnose
-from textfit.evaluate import evaluate
+from textfit import atomic
+from textfit.hf import folder as hf_folder
+from textfit.data.examples import DataConfig, LabelMap, read_examples, split_examples
+from textfit.evaluation.doctor import DataReport, diagnose
+from textfit.evaluation.evaluate import evaluate
 from textfit.models.classifier import ModelConfig, TextClassifier
-from textfit.report import report_files
-from textfit.timing import parse_duration
-from textfit.tokenizer import Tokenizer
+from textfit.evaluation.report import report_files
+from textfit.training.timing import parse_duration
+from textfit.data.tokenizer import Tokenizer
 
 logger = logging.getLogger("textfit")
 
@@ -105,9 +106,9 @@ def prepare_examples(train_source, validation_source, data_config: DataConfig, t
 
 def check_data(model_dir, train_examples, validation_examples, model_config: ModelConfig) -> DataReport:
     """Run the data doctor; raise one ValueError listing every error, log each warning once."""
-    path = checkpoint.check_checkpoint_dir(model_dir)
+    path = hf_folder.check_checkpoint_dir(model_dir)
     report = diagnose(
-        train_examples, validation_examples, tokenizer=Tokenizer.from_dir(path), hf_config=checkpoint.read_config(path),
+        train_examples, validation_examples, tokenizer=Tokenizer.from_dir(path), hf_config=hf_folder.read_config(path),
         max_length=model_config.max_length, num_labels=model_config.num_labels,
     )
     if report.errors:
@@ -151,7 +152,7 @@ def train(
         >>> result.metrics["accuracy"]
         0.91
     """
-    output_dir = checkpoint.check_output_dir(output_dir)
+    output_dir = atomic.check_output_dir(output_dir)
     train_examples, validation_examples = prepare_examples(train_source, validation_source, data_config, train_config)
     data_report = check_data(model_dir, train_examples, validation_examples, model_config)
     label_map = LabelMap(tuple(data_report.stats["labels"]))

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import TOY_LABELS, TOY_TEXTS
 from textfit import cli
-from textfit.report import PLOTS
+from textfit.evaluation.report import PLOTS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

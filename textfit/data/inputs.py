@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from textfit.batches import TextBatches
+from textfit.data.batches import TextBatches
 
 DEFAULT_BATCH_SIZE = 32
 

@@ -6,7 +6,7 @@ which would add scipy and ~40 MB to the base install for the same numbers.
 
 import numpy as np
 
-from textfit.checkpoint import write_json
+from textfit.atomic import write_json
 
 
 def classification_metrics(label_ids, predicted_label_ids, labels, *, logits=None) -> dict:

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from textfit import classification_metrics, write_metrics
-from textfit.evaluate import format_metrics
+from textfit.evaluation.evaluate import format_metrics
 
 
 def test_classification_metrics_match_hand_computed_values():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from textfit import NotLearningWatchdog, TextClassifier
-from textfit.tokenizer import pad_batch
+from textfit.data.tokenizer import pad_batch
 
 
 def _model(tiny_checkpoint_dir):

@@ -55,7 +55,7 @@ def test_fused_adamw_matches_keras_adamw_with_decay_exclusions():
     import keras
     import numpy as np
 
-    from textfit.schedule import FusedAdamW
+    from textfit.training.schedule import FusedAdamW
 
     keras_kernel, keras_bias, keras_steps = _adamw_steps(keras.optimizers.AdamW)
     fused_kernel, fused_bias, fused_steps = _adamw_steps(FusedAdamW)

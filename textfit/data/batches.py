@@ -9,7 +9,7 @@ sorted by length and split into batches, and the batches are shuffled.
 import keras
 import numpy as np
 
-from textfit.tokenizer import EncodedTexts, pad_batch
+from textfit.data.tokenizer import EncodedTexts, pad_batch
 
 # A chunk of 50 batches keeps epochs well mixed while most batches pad < 10 % (sorting
 # the whole set would give near-zero padding but the same batches every epoch).

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from textfit import checkpoint
-from textfit.data import DataConfig, Examples, LabelMap, read_examples, split_examples
-from textfit.tokenizer import Tokenizer
+from textfit import atomic
+from textfit.hf import folder as hf_folder
+from textfit.data.examples import DataConfig, Examples, LabelMap, read_examples, split_examples
+from textfit.data.tokenizer import Tokenizer
 
 IMBALANCE_RATIO = 3.0
 TRUNCATION_WARNING_FRACTION = 0.02
@@ -267,8 +268,8 @@ def check(
     tokenizer = hf_config = None
     if model_dir is not None:
         try:
-            path = checkpoint.check_checkpoint_dir(model_dir)
-            tokenizer, hf_config = Tokenizer.from_dir(path), checkpoint.read_config(path)
+            path = hf_folder.check_checkpoint_dir(model_dir)
+            tokenizer, hf_config = Tokenizer.from_dir(path), hf_folder.read_config(path)
         except (ValueError, FileNotFoundError) as error:
             report.add("error", "unusable_model", str(error))
     return diagnose(
@@ -279,4 +280,4 @@ def check(
 
 def write_report(report: DataReport, path) -> None:
     """Write the report as JSON, atomically."""
-    checkpoint.write_json(Path(path), report.to_dict())
+    atomic.write_json(Path(path), report.to_dict())

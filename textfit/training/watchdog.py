@@ -15,7 +15,7 @@ import math
 import keras
 import numpy as np
 
-from textfit.history import step_value
+from textfit.training.history import step_value
 
 logger = logging.getLogger("textfit")
 

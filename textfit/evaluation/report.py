@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textfit.history import history_csv
+from textfit.training.history import history_csv
 
 PLOTS = ("loss.png", "accuracy.png", "learning_rate.png", "confusion_matrix.png", "token_lengths.png")
 HISTORY_FILE, HISTORY_CSV_FILE, REPORT_FILE = "history.json", "history.csv", "report.html"

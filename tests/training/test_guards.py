@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from textfit import LogitsGuard, TextClassifier, check_loss_matches_outputs
-from textfit.guards import find_loss_mismatch, initial_loss_finding, outputs_look_like_probabilities
+from textfit.training.guards import find_loss_mismatch, initial_loss_finding, outputs_look_like_probabilities
 
 X = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
 Y = np.random.default_rng(1).integers(0, 3, size=32)

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import TOY_LABELS, TOY_TEXTS
 from textfit import TextClassifier
-from textfit.timing import format_duration, parse_duration
+from textfit.training.timing import format_duration, parse_duration
 
 
 @pytest.mark.parametrize("text, seconds", [("90", 90.0), ("90s", 90.0), ("10m", 600.0), ("1h30m", 5400.0), ("1.5h", 5400.0), (45, 45.0)])
@@ -57,7 +57,7 @@ def test_time_budget_stops_early_with_the_schedule_ending_there(tiny_checkpoint_
 
 
 def test_bucketed_prediction_equals_fixed_padding(tiny_checkpoint_dir):
-    from textfit.tokenizer import pad_batch
+    from textfit.data.tokenizer import pad_batch
 
     model = TextClassifier.from_pretrained(tiny_checkpoint_dir, labels=["neg", "pos"], max_length=64)
     texts = [" ".join(["great fun film"] * (i % 7 + 1)) for i in range(30)]
@@ -68,8 +68,8 @@ def test_bucketed_prediction_equals_fixed_padding(tiny_checkpoint_dir):
 
 
 def test_jax_padding_keeps_the_set_of_shapes_small():
-    from textfit.batches import TextBatches
-    from textfit.tokenizer import EncodedTexts
+    from textfit.data.batches import TextBatches
+    from textfit.data.tokenizer import EncodedTexts
 
     lengths = np.random.default_rng(0).integers(3, 129, size=2000)
     encoded = EncodedTexts([np.ones(n, dtype=np.int32) for n in lengths], [np.zeros(n, dtype=np.int32) for n in lengths])
