@@ -7,7 +7,6 @@ import transformers
 
 from conftest import write_tiny_checkpoint
 from textfit import TextClassifier
-from textfit.models.bert import normalize_hf_name
 
 PARITY_TEXTS = [
     "I love this film!",
@@ -22,8 +21,13 @@ def _textfit_encoder_outputs(model, texts):
     from textfit.data.tokenizer import pad_batch
 
     batch = pad_batch(encoded, list(range(len(texts))), pad_token_id=model.tokenizer.pad_token_id)
-    outputs = model.backbone(batch["token_ids"], batch["segment_ids"], batch["padding_mask"], training=False)
-    return batch, {name: np.asarray(value.detach() if hasattr(value, "detach") else value) for name, value in outputs.items()}
+    sequence = model.backbone(batch["token_ids"], batch["segment_ids"], batch["padding_mask"], training=False)
+    pooled = model.head.dense(sequence[:, 0, :])
+    return batch, {"sequence_output": _numpy(sequence), "pooled_output": _numpy(pooled)}
+
+
+def _numpy(value):
+    return np.asarray(value.detach() if hasattr(value, "detach") else value)
 
 
 def _hf_outputs(checkpoint_dir, batch):
@@ -53,9 +57,9 @@ def test_encoder_matches_transformers_on_text_pairs(tiny_checkpoint_dir):
 
     batch = pad_batch(encoded, [0, 1], pad_token_id=0)
     assert batch["segment_ids"].max() == 1
-    outputs = model.backbone(batch["token_ids"], batch["segment_ids"], batch["padding_mask"])
+    sequence = model.backbone(batch["token_ids"], batch["segment_ids"], batch["padding_mask"])
     _, hf_pooled = _hf_outputs(tiny_checkpoint_dir, batch)
-    np.testing.assert_allclose(np.asarray(outputs["pooled_output"].detach()), hf_pooled, atol=1e-4)
+    np.testing.assert_allclose(_numpy(model.head.dense(sequence[:, 0, :])), hf_pooled, atol=1e-4)
 
 
 @pytest.mark.parametrize("with_tokenizer_json", [True, False], ids=["tokenizer.json", "vocab.txt"])
@@ -77,15 +81,3 @@ def test_truncation_matches_auto_tokenizer_for_pairs(tiny_checkpoint_dir):
     theirs = hf_tokenizer(first, second, truncation=True, max_length=16)
     assert ours.token_ids[0].tolist() == theirs["input_ids"][0]
     assert ours.segment_ids[0].tolist() == theirs["token_type_ids"][0]
-
-
-@pytest.mark.parametrize(
-    "name, expected",
-    [
-        ("bert.encoder.layer.0.output.dense.weight", "encoder.layer.0.output.dense.weight"),
-        ("embeddings.LayerNorm.gamma", "embeddings.LayerNorm.weight"),
-        ("bert.embeddings.LayerNorm.beta", "embeddings.LayerNorm.bias"),
-    ],
-)
-def test_normalize_hf_name_strips_prefix_and_legacy_names(name, expected):
-    assert normalize_hf_name(name) == expected

@@ -69,10 +69,51 @@ def test_num_labels_gives_generic_label_names(tiny_checkpoint_dir):
     assert model.labels == ("LABEL_0", "LABEL_1", "LABEL_2")
 
 
-def test_from_pretrained_refuses_pickled_weights(tiny_checkpoint_copy):
+def test_pickled_weights_load_with_torchs_weights_only_loader(tiny_checkpoint_copy, toy_data, caplog):
+    """Hub folders with only pytorch_model.bin (fp16 here) load like safetensors ones."""
+    expected = TextClassifier.from_pretrained(tiny_checkpoint_copy, num_labels=2).predict_logits(toy_data[0])
+    tensors = load_file(tiny_checkpoint_copy / "model.safetensors")
+    torch.save({name: torch.from_numpy(value).half() if value.dtype == np.float32 else torch.from_numpy(value)
+                for name, value in tensors.items()}, tiny_checkpoint_copy / "pytorch_model.bin")
+    (tiny_checkpoint_copy / "model.safetensors").unlink()
+    with caplog.at_level("INFO", logger="textfit"):
+        model = TextClassifier.from_pretrained(tiny_checkpoint_copy, num_labels=2)
+    assert "weights-only loader" in caplog.text
+    np.testing.assert_allclose(model.predict_logits(toy_data[0]), expected, atol=5e-2)  # fp16 weights
+
+
+def test_pickled_weights_are_refused_without_torch(tiny_checkpoint_copy, monkeypatch):
     (tiny_checkpoint_copy / "model.safetensors").rename(tiny_checkpoint_copy / "pytorch_model.bin")
-    with pytest.raises(ValueError, match=r"pytorch_model\.bin.*safetensors only.*save_pretrained"):
+    monkeypatch.setattr("textfit.hf.folder.torch_is_installed", lambda: False)
+    with pytest.raises(ValueError, match=r"pytorch_model\.bin.*torch is not installed.*safe_serialization=True"):
         TextClassifier.from_pretrained(tiny_checkpoint_copy, num_labels=2)
+
+
+def test_a_pickle_that_is_not_just_tensors_is_refused(tiny_checkpoint_copy):
+    import pickle
+
+    (tiny_checkpoint_copy / "model.safetensors").unlink()
+    (tiny_checkpoint_copy / "pytorch_model.bin").write_bytes(pickle.dumps({"weights": print}))
+    with pytest.raises(ValueError, match=r"weights-only loader .*damaged, or holds more than tensors"):
+        TextClassifier.from_pretrained(tiny_checkpoint_copy, num_labels=2)
+
+
+def test_tensorflow_weights_are_refused_with_their_conversion(tiny_checkpoint_copy):
+    (tiny_checkpoint_copy / "model.safetensors").rename(tiny_checkpoint_copy / "tf_model.h5")
+    with pytest.raises(ValueError, match=r"only TensorFlow weights \(tf_model\.h5\).*from_tf=True"):
+        TextClassifier.from_pretrained(tiny_checkpoint_copy, num_labels=2)
+
+
+def test_bfloat16_safetensors_load_as_float32(tiny_checkpoint_copy, toy_data):
+    from safetensors.torch import save_file as save_torch_file
+
+    expected = TextClassifier.from_pretrained(tiny_checkpoint_copy, num_labels=2).predict_logits(toy_data[0])
+    tensors = load_file(tiny_checkpoint_copy / "model.safetensors")
+    save_torch_file({name: torch.from_numpy(value).bfloat16() if value.dtype == np.float32 else torch.from_numpy(value)
+                     for name, value in tensors.items()}, str(tiny_checkpoint_copy / "model.safetensors"))
+    model = TextClassifier.from_pretrained(tiny_checkpoint_copy, num_labels=2)
+    np.testing.assert_allclose(model.predict_logits(toy_data[0]), expected, atol=0.2)
+    assert model.backbone.embeddings.token_embedding.embeddings.dtype == "float32"
 
 
 def test_from_pretrained_names_missing_and_mismatched_tensors(tiny_checkpoint_copy):

@@ -50,6 +50,21 @@ def split_texts(x) -> tuple[list[str], list[str] | None, bool]:
     )
 
 
+def text_batches(x, y, sample_weight, *, tokenizer, label_map, max_length: int, batch_size: int, shuffle: bool, seed: int) -> TextBatches:
+    """Texts (or pairs) and labels (strings or ids) -> length-bucketed ``TextBatches``."""
+    if y is None:
+        raise ValueError("Received texts without labels. Pass y=labels (label strings or ids).")
+    texts, text_pairs, _ = split_texts(x)
+    label_ids = label_map.encode(as_list(y))
+    if len(label_ids) != len(texts):
+        raise ValueError(f"Received {len(texts)} texts but {len(label_ids)} labels; pass one label per text.")
+    encoded = tokenizer.encode(texts, text_pairs, max_length=max_length)
+    return TextBatches(
+        encoded, label_ids, batch_size=batch_size, shuffle=shuffle, seed=seed,
+        pad_token_id=tokenizer.pad_token_id, sample_weights=sample_weight,
+    )
+
+
 def num_batches(data, batch_size) -> int:
     """Batches per epoch of what ``keras.Model.fit`` will iterate over."""
     if isinstance(data, dict):

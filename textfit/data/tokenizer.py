@@ -10,12 +10,9 @@ from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer as _RustTokenizer
-from tokenizers.implementations import BertWordPieceTokenizer
 
-from textfit.hf.folder import read_json
-
-# Files that define a tokenizer for transformers, copied verbatim when a model is saved.
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+from textfit.hf import tokenizer_files
+from textfit.hf.folder import read_config
 
 
 @dataclass(frozen=True)
@@ -37,14 +34,15 @@ class EncodedTexts:
 
 
 class Tokenizer:
-    """WordPiece tokenizer read from a checkpoint folder (``tokenizer.json`` or ``vocab.txt``).
+    """A checkpoint's tokenizer (any file kind ``hf/tokenizer_files.py`` reads), padding per batch.
 
     Use it to encode single texts or text pairs, truncated to ``max_length`` tokens
     (special tokens included). Padding happens per batch, in ``pad_batch``.
 
     Args:
-        rust_tokenizer: a ``tokenizers.Tokenizer`` with padding and truncation off.
+        rust_tokenizer: a ``tokenizers.Tokenizer`` with its special-token template.
         pad_token_id: the id used to pad batches.
+        files: the checkpoint's tokenizer files (name -> bytes), written back on save.
 
     Example:
         >>> tokenizer = Tokenizer.from_dir("models/minilm")
@@ -64,20 +62,22 @@ class Tokenizer:
 
     @classmethod
     def from_dir(cls, checkpoint_dir) -> "Tokenizer":
-        """Read the tokenizer saved in a checkpoint folder."""
+        """Read the tokenizer saved in a checkpoint folder (its config.json says which family)."""
+        from textfit.models import get_family  # the families import Keras; the tokenizer alone does not need it
+
         checkpoint_dir = Path(checkpoint_dir)
-        tokenizer_json = checkpoint_dir / "tokenizer.json"
-        if tokenizer_json.is_file():
-            try:
-                rust_tokenizer = _RustTokenizer.from_file(str(tokenizer_json))
-            except Exception as error:  # tokenizers raises a bare Exception on bad files
-                raise ValueError(f"Could not read {tokenizer_json}: {error}") from None
-        else:
-            rust_tokenizer = _tokenizer_from_vocab(checkpoint_dir)
-        pad_token_id = rust_tokenizer.token_to_id("[PAD]")
-        if pad_token_id is None:
-            pad_token_id = 0
-        files = {name: (checkpoint_dir / name).read_bytes() for name in TOKENIZER_FILES if (checkpoint_dir / name).is_file()}
+        # A folder holding only tokenizer files reads as BERT's defaults would have it.
+        hf_config = read_config(checkpoint_dir) if (checkpoint_dir / "config.json").is_file() else {"model_type": "bert"}
+        family = get_family(hf_config.get("model_type"))
+        rust_tokenizer = tokenizer_files.read_rust_tokenizer(
+            checkpoint_dir, template=family.special_tokens, model_type=hf_config.get("model_type")
+        )
+        tokenizer_config = tokenizer_files.read_tokenizer_config(checkpoint_dir)
+        pad_token_id = tokenizer_files.pad_token_id(rust_tokenizer, tokenizer_config, hf_config, family.default_pad_token_id)
+        files = {
+            name: (checkpoint_dir / name).read_bytes()
+            for name in tokenizer_files.TOKENIZER_FILES if (checkpoint_dir / name).is_file()
+        }
         return cls(rust_tokenizer, pad_token_id, files)
 
     def save(self, target_dir, *, max_length: int) -> None:
@@ -89,8 +89,11 @@ class Tokenizer:
         for name, content in self.files.items():
             if name != "tokenizer_config.json":
                 (target_dir / name).write_bytes(content)
-        if "tokenizer.json" not in self.files:
-            self._tokenizer.save(str(target_dir / "tokenizer.json"))
+        if tokenizer_files.TOKENIZER_JSON not in self.files:
+            # Built from vocab/merges/SentencePiece files: save it whole, so transformers loads
+            # exactly the tokenizer the model was trained with.
+            self._tokenizer.no_truncation()
+            self._tokenizer.save(str(target_dir / tokenizer_files.TOKENIZER_JSON))
         tokenizer_config = json.loads(self.files.get("tokenizer_config.json", b"{}"))
         tokenizer_config["model_max_length"] = max_length
         (target_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n", encoding="utf-8")
@@ -131,19 +134,3 @@ def pad_batch(encoded: EncodedTexts, indices, *, pad_token_id: int, pad_to_multi
         segment_ids[row, : len(ids)] = encoded.segment_ids[index]
         padding_mask[row, : len(ids)] = 1
     return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
-
-
-def _tokenizer_from_vocab(checkpoint_dir: Path) -> _RustTokenizer:
-    # Same normalisation as transformers' BertTokenizerFast built from a vocab.txt:
-    # accents follow `lowercase` unless `strip_accents` says otherwise.
-    config_path = checkpoint_dir / "tokenizer_config.json"
-    tokenizer_config = read_json(config_path) if config_path.is_file() else {}
-    lowercase = tokenizer_config.get("do_lower_case", True)
-    wordpiece = BertWordPieceTokenizer(
-        str(checkpoint_dir / "vocab.txt"),
-        lowercase=lowercase,
-        strip_accents=tokenizer_config.get("strip_accents"),
-        clean_text=True,
-        handle_chinese_chars=tokenizer_config.get("tokenize_chinese_chars", True),
-    )
-    return wordpiece._tokenizer

@@ -1,14 +1,21 @@
-"""Model families, keyed by the ``model_type`` of a checkpoint's config.json."""
+"""Model families, keyed by the ``model_type`` of a checkpoint's config.json.
 
-from types import ModuleType
+Adding a family: write ``models/<model_type>.py`` declaring ``FAMILY``, its test file, and add
+the module to ``_FAMILY_MODULES`` below.
+"""
 
 from textfit.models import bert
+from textfit.models.family import Family
 
-FAMILIES: dict[str, ModuleType] = {"bert": bert}
+_FAMILY_MODULES = (bert,)
+
+FAMILIES: dict[str, Family] = {
+    model_type: module.FAMILY for module in _FAMILY_MODULES for model_type in module.FAMILY.model_types
+}
 
 
-def get_family(model_type) -> ModuleType:
-    """The module that knows how to build and convert ``model_type`` checkpoints."""
+def get_family(model_type) -> Family:
+    """The ``Family`` that builds and converts ``model_type`` checkpoints, or a ValueError listing them."""
     if model_type not in FAMILIES:
         raise ValueError(
             f"Unsupported model_type={model_type!r} in config.json. Supported model types: {sorted(FAMILIES)}."

@@ -1,38 +1,29 @@
-"""TextClassifier: a pretrained encoder plus a new classification head, as one Keras model.
+"""TextClassifier: a pretrained encoder plus a classification head, as one Keras model.
 
 Workflow: ``from_pretrained`` -> ``compile`` -> ``fit`` -> ``evaluate`` -> ``save_pretrained``
 -> ``from_pretrained`` -> ``predict``. Raw strings go straight into fit/evaluate/predict;
-tokenization and per-batch padding happen inside.
+tokenization and per-batch padding happen inside. The model knows nothing of Hugging Face names
+(``hf/convert.py``) or of how training is orchestrated (``training/fit.py``).
 """
 
 import dataclasses
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from textfit import atomic
-from textfit.hf import folder as hf_folder
-from textfit.training import resume as resume_training
-from textfit.data.batches import EpochOrder, TextBatches
-from textfit.data.examples import Examples, LabelMap, split_examples
-from textfit.evaluation.evaluate import cross_entropy
-from textfit.training.guards import GUARD_MODES, check_loss_matches_outputs, initial_loss_finding, loss_from_logits
-from textfit.training.history import TrainingHistory
-from textfit.data.inputs import DEFAULT_BATCH_SIZE, as_list, first_batch, is_single, is_text_input, num_batches, softmax, split_texts
-from textfit.models import get_family
-from textfit.training.schedule import WarmupThenDecay, default_optimizer
-from textfit.training.timing import TimeKeeper, parse_duration
+from textfit.data.batches import TextBatches
+from textfit.data.examples import LabelMap
+from textfit.data.inputs import is_single, is_text_input, softmax, split_texts
 from textfit.data.tokenizer import Tokenizer
-from textfit.training.watchdog import NotLearningWatchdog
+from textfit.hf import convert
+from textfit.hf.convert import LoadReport
+from textfit.models import get_family
+from textfit.training import fit as fitting
+from textfit.training.guards import GUARD_MODES
+from textfit.training.schedule import default_optimizer
 
-logger = logging.getLogger("textfit")
-
-TEXTFIT_FILE = "textfit.json"
-METRICS_FILE = "metrics.json"
-HEAD_WEIGHT, HEAD_BIAS = "classifier.weight", "classifier.bias"
 _PREDICT_BATCH_SIZE = 64
 
 
@@ -69,24 +60,16 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
 
 
-@dataclass(frozen=True)
-class LoadReport:
-    """What ``from_pretrained`` did with the checkpoint's tensors (HF names)."""
-
-    loaded: tuple[str, ...]
-    newly_initialized: tuple[str, ...]
-    unused: tuple[str, ...]
-
-
 class TextClassifier(keras.Model):
     """A transformer encoder with a classification head that outputs logits.
 
-    Build it with ``TextClassifier.from_pretrained``. The head is dropout + Dense with no
-    activation (``logits``), so the default loss is ``from_logits=True``; softmax is applied
-    only in ``predict_proba``.
+    Build it with ``TextClassifier.from_pretrained``; any family in ``textfit.models.FAMILIES``
+    loads. The head ends in a Dense with no activation (``logits``), so the default loss is
+    ``from_logits=True``; softmax is applied only in ``predict_proba``.
 
     Args:
-        backbone: the encoder layer (e.g. ``BertBackbone``).
+        backbone: the encoder, from the family's ``build_backbone`` (token ids -> hidden states).
+        head: the ``ClassificationHead`` (hidden states -> logits).
         tokenizer: the checkpoint's ``Tokenizer``.
         label_map: label strings in id order.
         hf_config: the checkpoint's config.json, kept to write it back on save.
@@ -101,16 +84,10 @@ class TextClassifier(keras.Model):
         ['pos']
     """
 
-    def __init__(self, *, backbone, tokenizer: Tokenizer, label_map: LabelMap, hf_config: dict, model_config: ModelConfig, seed: int = 0, **kwargs):
+    def __init__(self, *, backbone, head, tokenizer: Tokenizer, label_map: LabelMap, hf_config: dict, model_config: ModelConfig, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
-        self.head_dropout = keras.layers.Dropout(_head_dropout(hf_config, model_config), seed=seed + 1)
-        # HF's initializer: normal(0, initializer_range), zero bias.
-        self.logits_layer = keras.layers.Dense(
-            label_map.num_classes,
-            kernel_initializer=keras.initializers.RandomNormal(stddev=hf_config.get("initializer_range", 0.02), seed=seed),
-            name="logits",
-        )
+        self.head = head
         # Plain-Python state, kept out of Keras' variable tracking.
         self._textfit_state = {
             "tokenizer": tokenizer,
@@ -161,10 +138,20 @@ class TextClassifier(keras.Model):
     def family(self):
         return get_family(self._textfit_state["hf_config"].get("model_type"))
 
+    @property
+    def logits_layer(self) -> keras.layers.Dense:
+        """The final Dense of the head (no activation): what the logits guard inspects."""
+        return self.head.logits
+
+    @property
+    def head_is_new(self) -> bool:
+        """True when the logits layer was not loaded from the checkpoint (it needs training)."""
+        report = self.load_report
+        return report is None or any(row.hf_name in report.newly_initialized for row in self.head.weight_rows()[1])
+
     def call(self, inputs, training=False):
-        outputs = self.backbone(inputs["token_ids"], inputs["segment_ids"], inputs["padding_mask"], training=training)
-        pooled = self.head_dropout(outputs["pooled_output"], training=training)
-        return self.logits_layer(pooled)  # (batch, num_classes) logits
+        sequence = self.backbone(inputs["token_ids"], inputs["segment_ids"], inputs["padding_mask"], training=training)
+        return self.head(sequence, inputs["padding_mask"], training=training)  # (batch, num_classes) logits
 
     # === Loading ===
     @classmethod
@@ -186,7 +173,9 @@ class TextClassifier(keras.Model):
         ``model.load_report`` holds the same lists.
 
         Args:
-            checkpoint_dir: folder with config.json, model.safetensors, tokenizer.json or vocab.txt.
+            checkpoint_dir: a Hugging Face folder: config.json, the weights (model.safetensors, or
+                pytorch_model.bin read with torch's weights-only loader) and the tokenizer files
+                (tokenizer.json, vocab.txt, vocab.json + merges.txt, or a SentencePiece model).
             labels: label names in id order; a new head is made unless they equal the saved ones.
             num_labels: number of classes when label names don't matter (``LABEL_0``...).
             max_length: tokens per example; default: the saved model's, else 128 (capped by the positions).
@@ -201,37 +190,12 @@ class TextClassifier(keras.Model):
             >>> model.load_report.newly_initialized
             ('classifier.weight', 'classifier.bias')
         """
-        path = hf_folder.check_checkpoint_dir(checkpoint_dir)
-        hf_config = hf_folder.read_config(path)
-        family = get_family(hf_config.get("model_type"))
-        saved = _read_textfit_file(path)
-        saved_labels = _saved_labels(hf_config)
-        label_map = _choose_labels(path, labels, num_labels, saved_labels)
-        positions = hf_config.get("max_position_embeddings", 512)
-        default_length = saved.get("model_config", {}).get("max_length", min(128, positions))
-        model_config = ModelConfig(max_length=max_length if max_length is not None else default_length, dropout=dropout)
-        if model_config.max_length > positions:
-            raise ValueError(
-                f"max_length={model_config.max_length} exceeds the model's {positions} position embeddings "
-                f"(max_position_embeddings in {path / 'config.json'}). Pass max_length <= {positions}."
-            )
-        tokenizer = Tokenizer.from_dir(path)
-        backbone = family.BertBackbone(**family.backbone_kwargs_from_hf_config(hf_config), seed=seed, name="backbone")
-        model = cls(backbone=backbone, tokenizer=tokenizer, label_map=label_map, hf_config=hf_config, model_config=model_config, seed=seed)
-        model._build_variables()
-        reuse_head = saved_labels is not None and saved_labels == label_map.labels
-        report = _import_weights(model, hf_folder.read_weights(path), path, reuse_head=reuse_head)
-        model._textfit_state["load_report"] = report
-        if report.newly_initialized:
-            logger.warning(
-                "Newly initialised weights (not in %s): %s. Train this model before using it for predictions.",
-                path, list(report.newly_initialized),
-            )
-        if report.unused:
-            logger.info("Checkpoint tensors not used by the classifier: %s", list(report.unused))
-        return model
+        return convert.load_classifier(
+            cls, checkpoint_dir, labels=labels, num_labels=num_labels, max_length=max_length, dropout=dropout, seed=seed
+        )
 
-    def _build_variables(self) -> None:
+    def build_variables(self) -> None:
+        """Create every weight by calling the model once on a dummy batch."""
         dummy = np.zeros((1, 2), dtype=np.int32)
         self({"token_ids": dummy, "segment_ids": dummy, "padding_mask": np.ones_like(dummy)})
 
@@ -324,114 +288,22 @@ class TextClassifier(keras.Model):
             >>> history.history["val_accuracy"]
             [0.81, 0.86]
         """
-        seed = self._textfit_state["seed"] if seed is None else seed
-        keras.utils.set_random_seed(seed)
-        self._ensure_compiled()
-        batch_size = batch_size or DEFAULT_BATCH_SIZE
-        if validation_split and validation_data is None and is_text_input(x):
-            train_examples, validation_examples = split_examples(
-                Examples(*split_texts(x)[:2], labels=self.label_map.decode(self.label_map.encode(y))), validation_split, seed=seed
-            )
-            x, y = train_examples.inputs, train_examples.labels
-            validation_data = (validation_examples.inputs, validation_examples.labels)
-            validation_split = 0.0
-        train_data = self._as_dataset(x, y, sample_weight, batch_size, shuffle=shuffle, seed=seed)
-        if isinstance(train_data, TextBatches):
-            # TextBatches shuffles (length-bucketed, by epoch); Keras' own shuffle of a PyDataset
-            # would reorder the batches with Python's global random state and break exact resume.
-            batch_size, sample_weight, shuffle = None, None, False
-        if validation_data is not None:
-            validation_data = self._as_validation_dataset(validation_data, batch_size or DEFAULT_BATCH_SIZE)
-        sample = first_batch(train_data, y, batch_size)
-        resume_point = run_fingerprint = None
-        if checkpoint_dir is not None:
-            if not isinstance(train_data, TextBatches):
-                raise ValueError("checkpoint_dir works with texts (or TextBatches) as training data; pass texts and labels to fit.")
-            run_fingerprint = resume_training.run_fingerprint(self, train_data, seed=seed, epochs=epochs)
-            resume_point = resume_training.prepare(self, train_data, checkpoint_dir, mode=resume, expected=run_fingerprint)
-        if resume_point is None:
-            self._plan_schedule(train_data, epochs, kwargs.get("steps_per_epoch"), batch_size, kwargs.get("initial_epoch", 0))
-            self._check_before_training(sample)
-        elif resume_point.schedule_plan is not None:
-            self.optimizer._learning_rate.plan(**resume_point.schedule_plan)
-            self.train_function = None
-        callbacks = list(callbacks or [])
-        if isinstance(train_data, TextBatches):
-            callbacks.append(EpochOrder(train_data))
-        recorder = TrainingHistory()
-        if resume_point is not None:
-            offset = resume_point.batches_done if resume_point.batches_done < len(train_data) else 0
-            recorder = TrainingHistory.from_state(resume_point.history, resume_offset=offset)
-        self._textfit_state["training_history"] = recorder
-        callbacks.append(recorder)
-        if isinstance(train_data, TextBatches):
-            callbacks.append(self._time_keeper(train_data, validation_data, epochs, resume_point, time_budget))
-        if watchdog and resume_point is None:
-            callbacks.append(NotLearningWatchdog(num_classes=self.num_classes, sample_inputs=sample and sample[0]))
-        fit_arguments = dict(
-            batch_size=batch_size, epochs=epochs, verbose=verbose, validation_split=validation_split,
-            validation_data=validation_data, shuffle=shuffle, sample_weight=sample_weight, **kwargs,
+        return fitting.fit_classifier(
+            self, lambda data, *args, **arguments: super(TextClassifier, self).fit(data, *args, **arguments),
+            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+            validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
+            sample_weight=sample_weight, seed=seed, watchdog=watchdog, checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, resume=resume,
+            time_budget=time_budget, **kwargs,
         )
-        if checkpoint_dir is None:
-            return super().fit(train_data, None if isinstance(train_data, TextBatches) else y, callbacks=callbacks, **fit_arguments)
-        saver = resume_training.saver_for(
-            self, train_data, checkpoint_dir, every_steps=checkpoint_every, keep=keep_checkpoints, fingerprint=run_fingerprint,
-        )
-        return resume_training.run(
-            lambda data, **arguments: super(TextClassifier, self).fit(data, **arguments),
-            train_data, resume_point, saver, callbacks=callbacks, **fit_arguments,
-        )
-
-    def _time_keeper(self, train_data, validation_data, epochs, resume_point, time_budget) -> TimeKeeper:
-        steps_per_epoch = len(train_data)
-        steps_done = 0 if resume_point is None else resume_point.epoch * steps_per_epoch + resume_point.batches_done
-        validation_examples = len(validation_data.encoded) if isinstance(validation_data, TextBatches) else 0
-        return TimeKeeper(
-            total_steps=max(1, steps_per_epoch * epochs - steps_done),
-            steps_per_epoch=steps_per_epoch,
-            validation_examples_per_epoch=validation_examples,
-            batch_size=train_data.batch_size,
-            time_budget_seconds=None if time_budget is None else parse_duration(time_budget),
-            start_step=int(keras.ops.convert_to_numpy(self.optimizer.iterations)),
-            batch_tokens=[len(batch) * length for batch, length in zip(train_data.batch_indices, train_data.padded_lengths())],
-        )
-
-    def _check_before_training(self, sample) -> None:
-        """The logits guard, and the loss of a fresh head at step 0 (should be near ln(num_classes))."""
-        sample_inputs = sample[0] if sample else None
-        check_loss_matches_outputs(self, sample_inputs, mode=self._textfit_state["logits_guard"])
-        report = self.load_report
-        head_is_new = report is None or HEAD_WEIGHT in report.newly_initialized
-        if sample is None or not head_is_new or loss_from_logits(self.loss) is not True or sample[1] is None:
-            return
-        logits = keras.ops.convert_to_numpy(self(sample_inputs, training=False))
-        finding = initial_loss_finding(cross_entropy(logits, np.asarray(sample[1]).astype(np.int64)), self.num_classes)
-        if finding:
-            logger.warning(finding)
-
-    def _ensure_compiled(self) -> None:
-        if not self.compiled:
-            logger.info("Model not compiled: compiling with the defaults (AdamW, warmup then linear decay).")
-            self.compile()
-
-    def _plan_schedule(self, train_data, epochs, steps_per_epoch, batch_size, initial_epoch) -> None:
-        schedule = getattr(self.optimizer, "_learning_rate", None)
-        if not isinstance(schedule, WarmupThenDecay):
-            return
-        if steps_per_epoch is None:
-            steps_per_epoch = num_batches(train_data, batch_size)
-        start_step = int(keras.ops.convert_to_numpy(self.optimizer.iterations))
-        schedule.plan(start_step=start_step, total_steps=steps_per_epoch * (epochs - initial_epoch))
-        # The plan is baked into a compiled (JAX) train step: rebuild it.
-        self.train_function = None
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, **kwargs):
         """``keras.Model.evaluate`` that also takes raw texts and label strings (loss and compiled metrics).
 
         For accuracy, macro-F1, per-class scores and the confusion matrix, use ``textfit.evaluate``.
         """
-        self._ensure_compiled()
-        data = self._as_dataset(x, y, sample_weight, batch_size or _PREDICT_BATCH_SIZE, shuffle=False, seed=0)
+        fitting.ensure_compiled(self)
+        data = fitting.as_dataset(self, x, y, sample_weight, batch_size or _PREDICT_BATCH_SIZE, shuffle=False, seed=0)
         if isinstance(data, TextBatches):
             return super().evaluate(data, verbose=verbose, **kwargs)
         return super().evaluate(data, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight, **kwargs)
@@ -521,135 +393,6 @@ class TextClassifier(keras.Model):
             >>> model.save_pretrained("out/sentiment", metrics=textfit.evaluate(model, texts, labels))
             PosixPath('/abs/out/sentiment')
         """
-        family = self.family
-        hf_config = self.hf_config
-        hf_config.update(
-            architectures=[family.ARCHITECTURE],
-            id2label={str(i): label for i, label in enumerate(self.labels)},
-            label2id={label: i for i, label in enumerate(self.labels)},
-            problem_type="single_label_classification",
+        return convert.save_classifier(
+            self, output_dir, metrics=metrics, configs=configs, extra_files=extra_files, carry_over=carry_over
         )
-        hf_config.pop("num_labels", None)
-        tensors = {}
-        for variable, hf_name, transform in family.weight_table(self.backbone):
-            value = keras.ops.convert_to_numpy(variable)
-            tensors[family.WEIGHT_PREFIX + hf_name] = value.T if transform == family.TRANSPOSE else value
-        tensors[HEAD_WEIGHT] = keras.ops.convert_to_numpy(self.logits_layer.kernel).T
-        tensors[HEAD_BIAS] = keras.ops.convert_to_numpy(self.logits_layer.bias)
-        with atomic.atomic_directory(output_dir, carry_over=carry_over) as tmp_dir:
-            hf_folder.write_weights(tmp_dir / hf_folder.WEIGHTS_FILE, tensors)
-            atomic.write_json(tmp_dir / hf_folder.CONFIG_FILE, hf_config)
-            self.tokenizer.save(tmp_dir, max_length=self.model_config.max_length)
-            atomic.write_json(tmp_dir / TEXTFIT_FILE, self.describe(metrics=metrics, configs=configs))
-            if metrics is not None:
-                atomic.write_json(tmp_dir / METRICS_FILE, metrics)
-            for name, data in (extra_files or {}).items():
-                (tmp_dir / name).write_bytes(data)
-        return Path(output_dir).expanduser().resolve()
-
-    # === Input handling ===
-    def _as_dataset(self, x, y, sample_weight, batch_size, *, shuffle, seed):
-        if not is_text_input(x):
-            return x  # pre-tokenized arrays or a Keras-compatible dataset: Keras handles it
-        if y is None:
-            raise ValueError("Received texts without labels. Pass y=labels (label strings or ids).")
-        texts, text_pairs, _ = split_texts(x)
-        label_ids = self.label_map.encode(as_list(y))
-        if len(label_ids) != len(texts):
-            raise ValueError(f"Received {len(texts)} texts but {len(label_ids)} labels; pass one label per text.")
-        encoded = self.tokenizer.encode(texts, text_pairs, max_length=self.model_config.max_length)
-        return TextBatches(
-            encoded, label_ids, batch_size=batch_size, shuffle=shuffle, seed=seed,
-            pad_token_id=self.tokenizer.pad_token_id, sample_weights=sample_weight,
-        )
-
-    def _as_validation_dataset(self, validation_data, batch_size):
-        if isinstance(validation_data, tuple) and len(validation_data) in (2, 3) and is_text_input(validation_data[0]):
-            weights = validation_data[2] if len(validation_data) == 3 else None
-            return self._as_dataset(validation_data[0], validation_data[1], weights, batch_size, shuffle=False, seed=0)
-        return validation_data
-
-
-def _head_dropout(hf_config: dict, model_config: ModelConfig) -> float:
-    if model_config.dropout is not None:
-        return model_config.dropout
-    classifier_dropout = hf_config.get("classifier_dropout")
-    return classifier_dropout if classifier_dropout is not None else hf_config.get("hidden_dropout_prob", 0.1)
-
-
-def _read_textfit_file(path: Path) -> dict:
-    textfit_path = path / TEXTFIT_FILE
-    return hf_folder.read_json(textfit_path) if textfit_path.is_file() else {}
-
-
-def _saved_labels(hf_config: dict) -> tuple[str, ...] | None:
-    """Labels of a saved classification head, or None for a bare encoder."""
-    architectures = hf_config.get("architectures") or []
-    id2label = hf_config.get("id2label")
-    if not id2label or not any(name.endswith("ForSequenceClassification") for name in architectures):
-        return None
-    return tuple(id2label[key] for key in sorted(id2label, key=int))
-
-
-def _choose_labels(path, labels, num_labels, saved_labels) -> LabelMap:
-    if labels is not None:
-        if isinstance(labels, str):
-            raise TypeError(f"labels must be a list of label names, not a string. Received: labels={labels!r}")
-        label_map = LabelMap(tuple(str(label) for label in labels))
-        if num_labels is not None and num_labels != label_map.num_classes:
-            raise ValueError(f"num_labels={num_labels} disagrees with the {label_map.num_classes} labels given: {list(label_map.labels)}.")
-        return label_map
-    if num_labels is not None:
-        if not isinstance(num_labels, int) or num_labels < 1:
-            raise ValueError(f"num_labels must be a positive integer. Received: num_labels={num_labels!r}")
-        if saved_labels is not None and len(saved_labels) == num_labels:
-            return LabelMap(saved_labels)
-        return LabelMap(tuple(f"LABEL_{i}" for i in range(num_labels)))
-    if saved_labels is not None:
-        return LabelMap(saved_labels)
-    raise ValueError(
-        f"{path} holds an encoder without a classification head, so the labels are unknown. "
-        "Pass labels=['neg', 'pos', ...] (or num_labels=N)."
-    )
-
-
-def _import_weights(model: TextClassifier, tensors: dict, path: Path, *, reuse_head: bool) -> LoadReport:
-    family = model.family
-    by_name = {family.normalize_hf_name(name): name for name in tensors}
-    loaded, newly_initialized, missing, mismatched = [], [], [], []
-    used = set()
-    for variable, hf_name, transform in family.weight_table(model.backbone):
-        if hf_name not in by_name:
-            if hf_name.startswith(family.OPTIONAL_PREFIXES):
-                newly_initialized.append(family.WEIGHT_PREFIX + hf_name)
-            else:
-                missing.append(hf_name)
-            continue
-        original = by_name[hf_name]
-        value = tensors[original]
-        value = value.T if transform == family.TRANSPOSE else value
-        if tuple(value.shape) != tuple(variable.shape):
-            mismatched.append(f"{original}: checkpoint {tuple(tensors[original].shape)}, model expects "
-                              f"{tuple(variable.shape[::-1]) if transform == family.TRANSPOSE else tuple(variable.shape)}")
-            continue
-        variable.assign(value.astype(variable.dtype))
-        loaded.append(original)
-        used.add(original)
-    if missing or mismatched:
-        lines = [f"missing {name}" for name in missing[:10]] + mismatched[:10]
-        raise ValueError(
-            f"{path / hf_folder.WEIGHTS_FILE} does not match its config.json: " + "; ".join(lines)
-            + (" ..." if len(missing) + len(mismatched) > 20 else "")
-            + ". The weights are incomplete or belong to another model; copy the checkpoint again."
-        )
-    head_kernel, head_bias = tensors.get(HEAD_WEIGHT), tensors.get(HEAD_BIAS)
-    if reuse_head and head_kernel is not None and head_bias is not None and head_kernel.shape == (model.num_classes, model.logits_layer.kernel.shape[0]):
-        model.logits_layer.kernel.assign(head_kernel.T.astype("float32"))
-        model.logits_layer.bias.assign(head_bias.astype("float32"))
-        loaded += [HEAD_WEIGHT, HEAD_BIAS]
-        used |= {HEAD_WEIGHT, HEAD_BIAS}
-    else:
-        newly_initialized += [HEAD_WEIGHT, HEAD_BIAS]
-    ignored = {name for name in tensors if family.normalize_hf_name(name) in family.IGNORED_TENSORS}
-    unused = sorted(set(tensors) - used - ignored)
-    return LoadReport(tuple(loaded), tuple(newly_initialized), tuple(unused))
