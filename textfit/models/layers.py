@@ -128,7 +128,7 @@ class Embeddings(keras.layers.Layer):
         if self.num_segments > 1:
             hidden = hidden + self.segment_embedding(segment_ids)
         elif self.num_segments == 1:  # a single segment row (RoBERTa) is added to every token
-            hidden = hidden + self.segment_embedding.embeddings[0]
+            hidden = hidden + self.segment_embedding(ops.zeros((1, 1), dtype="int32"))
         if self.projection is not None and self.projection_place == "before_norm":
             hidden = self.projection(hidden)
         hidden = self.layer_norm(hidden)
