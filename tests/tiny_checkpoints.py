@@ -448,3 +448,54 @@ def to_v4_modernbert_config(folder) -> Path:
     config["global_attn_every_n_layers"] = full[1] if len(full) > 1 else len(layer_types)
     path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     return Path(folder)
+
+
+# Special pieces of the real checkpoints' SentencePiece files (see tests/hf/test_sentencepiece.py for all layouts).
+_SENTENCEPIECE_LAYOUTS = {
+    # microsoft/deberta-v3-base spm.model: [PAD]=0 [CLS]=1 [SEP]=2 [UNK]=3; [MASK] is added after the pieces.
+    "deberta-v2": ("spm.model", {"pad_id": 0, "bos_id": 1, "eos_id": 2, "unk_id": 3, "pad_piece": "[PAD]",
+                                 "bos_piece": "[CLS]", "eos_piece": "[SEP]", "unk_piece": "[UNK]"}),
+    # xlm-roberta-base: spm defaults (<unk>0 <s>1 </s>2); transformers moves them to fairseq's layout.
+    "xlm-roberta": ("sentencepiece.bpe.model", {"unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": -1}),
+}
+
+
+def write_sentencepiece_checkpoint(model_type: str, folder, *, pickled_fp16: bool = False, seed: int = 0) -> Path:
+    """A tiny base checkpoint whose only tokenizer file is a SentencePiece model, as on the Hub.
+
+    deberta-v2 mirrors microsoft/deberta-v3-base: config.json, spm.model, a tokenizer_config.json
+    without tokenizer_class, and (``pickled_fp16``) only pytorch_model.bin in float16.
+    """
+    import io
+
+    import sentencepiece
+    import transformers
+
+    file_name, layout = _SENTENCEPIECE_LAYOUTS[model_type]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model_bytes = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(training_sentences(400, seed)), model_writer=model_bytes, model_type="unigram",
+        vocab_size=300, hard_vocab_limit=False, character_coverage=1.0, minloglevel=2, num_threads=1, **layout,
+    )
+    (folder / file_name).write_bytes(model_bytes.getvalue())
+    tokenizer_config = {"do_lower_case": False, "model_max_length": 512}
+    if model_type == "xlm-roberta":
+        tokenizer_config["tokenizer_class"] = "XLMRobertaTokenizer"
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config), encoding="utf-8")
+    if model_type == "deberta-v2":  # AutoTokenizer needs config.json's model_type to pick the class
+        (folder / "config.json").write_text(json.dumps({"model_type": model_type}), encoding="utf-8")
+    # Hub checkpoints have more embedding rows than tokens (deberta-v3-base: 128,100 for 128,001).
+    vocab_size = len(transformers.AutoTokenizer.from_pretrained(folder)) + 8
+    kwargs = tiny_config(model_type, vocab_size, {"[PAD]": 0, "[CLS]": 1, "[SEP]": 2})
+    config = transformers.AutoConfig.for_model(model_type, **kwargs)
+    torch.manual_seed(seed)
+    model = getattr(transformers, BASE_CLASSES[model_type])(config).float().eval()
+    randomise(model, seed)
+    if pickled_fp16:
+        config.save_pretrained(folder)
+        torch.save({name: tensor.half() for name, tensor in model.state_dict().items()}, folder / "pytorch_model.bin")
+    else:
+        model.save_pretrained(folder)
+    return folder

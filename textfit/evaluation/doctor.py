@@ -22,6 +22,7 @@ from textfit import atomic
 from textfit.hf import folder as hf_folder
 from textfit.data.examples import DataConfig, Examples, LabelMap, read_examples, split_examples
 from textfit.data.tokenizer import Tokenizer
+from textfit.models import get_family
 
 IMBALANCE_RATIO = 3.0
 TRUNCATION_WARNING_FRACTION = 0.02
@@ -116,7 +117,7 @@ def diagnose(
     _check_duplicates(report, train_examples, validation_examples)
     if tokenizer is not None and hf_config is not None:
         _check_tokenizer(report, tokenizer, hf_config)
-        positions = hf_config.get("max_position_embeddings", 512)
+        positions = get_family(hf_config.get("model_type")).max_length(hf_config)
         _check_lengths(report, train_examples, tokenizer, max_length or min(128, positions), positions)
     if len(train_examples) < SMALL_TRAIN_SET or min(counts.values()) < SMALL_CLASS:
         report.add(
