@@ -6,29 +6,15 @@ spiece.model. Each folder gets the tokenizer_config.json (and the legacy files) 
 ship, transformers loads it with AutoTokenizer, and we compare.
 """
 
-import importlib.util
 import io
 import json
 import random
-import sys
-from pathlib import Path
 
 import pytest
+import sentencepiece as spm  # test dependency: transformers reads .model files with it and protobuf
+import transformers
 
-spm = pytest.importorskip("sentencepiece")
-pytest.importorskip("google.protobuf")  # transformers reads .model files with protobuf
-transformers = pytest.importorskip("transformers")
-
-# Load the module from its file: it needs only `tokenizers`, so the test does not depend on the
-# rest of the package (textfit/__init__ imports Keras).
-_PATH = Path(__file__).resolve().parents[2] / "textfit" / "hf" / "sentencepiece.py"
-_spec = importlib.util.spec_from_file_location("_textfit_hf_sentencepiece", _PATH)
-sentencepiece_module = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = sentencepiece_module
-_spec.loader.exec_module(sentencepiece_module)
-tokenizer_from_sentencepiece = sentencepiece_module.tokenizer_from_sentencepiece
-read_sentencepiece_model = sentencepiece_module.read_sentencepiece_model
-TOKENIZER_CLASS_BY_MODEL_TYPE = sentencepiece_module.TOKENIZER_CLASS_BY_MODEL_TYPE
+from textfit.hf.sentencepiece import TOKENIZER_CLASS_BY_MODEL_TYPE, read_sentencepiece_model, tokenizer_from_sentencepiece
 
 
 # ---------------------------------------------------------------- training the models
