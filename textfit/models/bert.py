@@ -52,6 +52,7 @@ def block_kwargs(config: dict) -> dict:
         "activation": hidden_act,
         "layer_norm_epsilon": config_float(config, "layer_norm_eps", 1e-12),
         "dropout": config_float(config, "hidden_dropout_prob", 0.1),
+        "attention_dropout": config_float(config, "attention_probs_dropout_prob", 0.1),
     }
 
 

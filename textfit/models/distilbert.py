@@ -49,6 +49,7 @@ def build_backbone(config: dict, seed: int = 0) -> PostNormEncoder:
             activation=hidden_act,
             layer_norm_epsilon=_LAYER_NORM_EPSILON,
             dropout=dropout,
+            attention_dropout=config_float(config, "attention_dropout", 0.1),
             attention_output_dropout=False,
             seed=seed + 10 * (index + 1),
             name=f"block_{index}",

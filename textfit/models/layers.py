@@ -41,17 +41,52 @@ def activation(name: str, key: str = "hidden_act"):
     return ACTIVATIONS[name]
 
 
-def attention(query, key, value, *, mask=None, bias=None, scale=None):
+def attention(query, key, value, *, mask=None, bias=None, scale=None, dropout_rate=0.0, training=False, seed_generator=None):
     """Scaled dot-product attention on (batch, sequence_length, num_heads, head_dim) tensors.
 
     ``mask`` is boolean, broadcastable to (batch, num_heads, queries, keys), True where a query
     may attend; ``bias`` is added to the scaled scores. Both go to the fused kernel
     (``scaled_dot_product_attention`` on torch) as one additive bias.
+
+    In training, ``dropout_rate`` drops attention probabilities as the checkpoints were trained
+    (``attention_probs_dropout_prob``). On torch the fused kernel does it (``dropout_p``, drawing
+    from torch's global generator, which training checkpoints save and restore); on other
+    backends an explicit softmax path draws from ``seed_generator``. Inference always takes the
+    fused kernel without dropout.
     """
     if bias is not None and mask is not None:
         bias = bias + ops.where(mask, ops.cast(0.0, bias.dtype), ops.cast(_MASKED_SCORE, bias.dtype))
         mask = None
-    return ops.dot_product_attention(query, key, value, bias=bias, mask=mask, scale=scale)
+    if not training or not dropout_rate:
+        return ops.dot_product_attention(query, key, value, bias=bias, mask=mask, scale=scale)
+    scale = 1.0 / math.sqrt(ops.shape(query)[-1]) if scale is None else scale
+    if keras.backend.backend() == "torch":
+        return _torch_attention_with_dropout(query, key, value, mask, bias, scale, dropout_rate)
+    return explicit_attention(query, key, value, mask=mask, bias=bias, scale=scale, dropout_rate=dropout_rate, seed_generator=seed_generator)
+
+
+def explicit_attention(query, key, value, *, mask, bias, scale, dropout_rate, seed_generator):
+    """Attention with dropout on its probabilities, step by step (backends whose fused op takes no dropout)."""
+    scores = ops.einsum("bqhd,bkhd->bhqk", query, key) * scale  # (batch, heads, queries, keys)
+    if bias is not None:
+        scores = scores + bias
+    if mask is not None:
+        scores = ops.where(mask, scores, ops.cast(_MASKED_SCORE, scores.dtype))
+    probabilities = ops.softmax(scores, axis=-1)
+    if dropout_rate:
+        probabilities = keras.random.dropout(probabilities, dropout_rate, seed=seed_generator)
+    return ops.einsum("bhqk,bkhd->bqhd", probabilities, value)
+
+
+def _torch_attention_with_dropout(query, key, value, mask, bias, scale, dropout_rate):
+    import torch
+
+    attention_mask = bias if bias is not None else mask  # a bool mask (True: attend) or an additive float bias
+    attended = torch.nn.functional.scaled_dot_product_attention(
+        query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2),  # (batch, heads, sequence_length, head_dim)
+        attn_mask=attention_mask, dropout_p=dropout_rate, scale=scale,
+    )
+    return attended.transpose(1, 2)
 
 
 def key_padding_mask(padding_mask):
@@ -144,14 +179,15 @@ class PostNormBlock(keras.layers.Layer):
     """One post-LayerNorm encoder block: LN(h + attention(h)), then LN(h + FFN(h)).
 
     Subclasses add an attention bias by overriding ``attention_bias`` (DeBERTa's relative
-    positions). Attention runs in the fused kernel; its probability dropout is not applied
-    (the fused op takes none), the hidden-state dropouts are.
+    positions). Attention runs in the fused kernel, with dropout on its probabilities while
+    training (see ``attention``).
 
     Args:
         num_heads, hidden_dim, intermediate_dim: sizes.
         activation: HF name of the feed-forward activation.
         layer_norm_epsilon: both LayerNorms.
         dropout: hidden-state dropout rate.
+        attention_dropout: dropout on the attention probabilities while training.
         attention_output_dropout: dropout after the attention output Dense (DistilBERT has none).
         seed: base seed of the dropouts.
     """
@@ -165,6 +201,7 @@ class PostNormBlock(keras.layers.Layer):
         activation="gelu",
         layer_norm_epsilon=1e-12,
         dropout=0.1,
+        attention_dropout=0.0,
         attention_output_dropout=True,
         seed=0,
         **kwargs,
@@ -174,6 +211,9 @@ class PostNormBlock(keras.layers.Layer):
             raise ValueError(f"hidden_dim={hidden_dim} is not divisible by num_heads={num_heads}.")
         self.num_heads = num_heads
         self.head_dim = hidden_dim // num_heads
+        self.attention_probabilities_dropout = attention_dropout
+        # Draws the attention-probability dropout off torch (on torch, the fused kernel draws it).
+        self.attention_seed_generator = keras.random.SeedGenerator(seed + 3) if attention_dropout else None
         # === Layers ===
         self.query = keras.layers.Dense(hidden_dim, name="query")
         self.key = keras.layers.Dense(hidden_dim, name="key")
@@ -203,7 +243,10 @@ class PostNormBlock(keras.layers.Layer):
         key = self.split_heads(self.key(hidden))
         value = self.split_heads(self.value(hidden))
         bias = self.attention_bias(query, key, position_context, training=training)
-        attended = attention(query, key, value, mask=attention_mask, bias=bias, scale=self.attention_scale())
+        attended = attention(
+            query, key, value, mask=attention_mask, bias=bias, scale=self.attention_scale(),
+            dropout_rate=self.attention_probabilities_dropout, training=training, seed_generator=self.attention_seed_generator,
+        )
         attended = ops.reshape(attended, (ops.shape(hidden)[0], -1, self.num_heads * self.head_dim))
         attended = self.attention_dropout(self.attention_output(attended), training=training)
         hidden = self.attention_layer_norm(hidden + attended)

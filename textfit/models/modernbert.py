@@ -79,6 +79,8 @@ class ModernBertBlock(keras.layers.Layer):
         self.qkv = keras.layers.Dense(3 * hidden_dim, use_bias=attention_use_bias, name="qkv")  # rows [Q; K; V]
         self.attention_output = keras.layers.Dense(hidden_dim, use_bias=attention_use_bias, name="attention_output")
         self.attention_dropout = keras.layers.Dropout(attention_dropout, seed=seed)
+        self.attention_probabilities_dropout = attention_dropout  # transformers uses the same rate for both
+        self.attention_seed_generator = keras.random.SeedGenerator(seed + 3) if attention_dropout else None
         # === Feed-forward (GeGLU) ===
         self.mlp_norm = keras.layers.LayerNormalization(epsilon=norm_epsilon, center=norm_use_bias, name="mlp_norm")
         self.mlp_input = keras.layers.Dense(2 * intermediate_dim, use_bias=mlp_use_bias, name="mlp_input")
@@ -93,7 +95,10 @@ class ModernBertBlock(keras.layers.Layer):
         cos, sin = rotary
         query = query * cos + rotate_half(query) * sin
         key = key * cos + rotate_half(key) * sin
-        attended = attention(query, key, value, mask=mask, scale=1.0 / math.sqrt(self.head_dim))
+        attended = attention(
+            query, key, value, mask=mask, scale=1.0 / math.sqrt(self.head_dim), dropout_rate=self.attention_probabilities_dropout,
+            training=training, seed_generator=self.attention_seed_generator,
+        )
         attended = ops.reshape(attended, (batch_size, sequence_length, self.num_heads * self.head_dim))
         hidden = hidden + self.attention_dropout(self.attention_output(attended), training=training)
         gate_input, gate = ops.split(self.mlp_input(self.mlp_norm(hidden)), 2, axis=-1)

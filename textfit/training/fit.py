@@ -84,6 +84,11 @@ def fit_classifier(
         model.optimizer._learning_rate.plan(**resume_point.schedule_plan)
         model.train_function = None
     callbacks = list(callbacks or [])
+    dropout_generator = resume_training.DropoutGenerator(
+        seed, None if resume_point is None else resume_point.dropout_generator_state
+    )
+    model._textfit_state["dropout_generator"] = dropout_generator
+    callbacks.append(dropout_generator)
     if isinstance(train_data, TextBatches):
         callbacks.append(EpochOrder(train_data))
     recorder = TrainingHistory()

@@ -28,6 +28,7 @@ logger = logging.getLogger("textfit")
 STATE_WEIGHTS, STATE_JSON = "state.safetensors", "state.json"
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
 _VARIABLE_GROUPS = ("model", "optimizer", "metrics")
+TORCH_GENERATOR_STATE = "torch_generator_state"
 
 
 def fingerprint(model, encoded, label_ids, *, batch_size: int, seed: int, epochs: int) -> dict:
@@ -64,12 +65,53 @@ def list_checkpoints(checkpoint_dir) -> list[Path]:
     return sorted(found, key=lambda p: int(_STEP_DIR.match(p.name).group(1)))
 
 
+class DropoutGenerator(keras.callbacks.Callback):
+    """Give torch's attention-probability dropout a generator state of its own, saved with checkpoints.
+
+    On torch the fused attention kernel draws its dropout from torch's global generator, which
+    other code also draws from at moments a resumed run cannot reproduce (each DataLoader
+    iterator takes a seed from it when an epoch starts). Around every training step this
+    callback swaps the global state for the dropout's own, and back after, so the dropout
+    sequence depends only on the seed and the steps taken. No-op on other backends, where the
+    attention dropout draws from a Keras seed generator like every other dropout.
+    """
+
+    def __init__(self, seed: int, state: np.ndarray | None = None):
+        super().__init__()
+        self.state = None
+        self._outside = None
+        if keras.backend.backend() == "torch":
+            import torch
+
+            self.state = state if state is not None else torch.Generator().manual_seed(seed).get_state().numpy().copy()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.state is None:
+            return
+        import torch
+
+        self._outside = torch.get_rng_state()
+        torch.set_rng_state(torch.from_numpy(np.ascontiguousarray(self.state, dtype=np.uint8)))
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.state is None or self._outside is None:
+            return
+        import torch
+
+        self.state = torch.get_rng_state().numpy().copy()
+        torch.set_rng_state(self._outside)
+        self._outside = None
+
+
 def save_checkpoint(model, checkpoint_dir, state: dict, *, keep: int) -> Path:
     """Write one checkpoint atomically and delete all but the newest ``keep``."""
     tensors = {}
     for group, variables in _variables(model).items():
         for index, variable in enumerate(variables):
             tensors[f"{group}.{index:05d}"] = np.asarray(keras.ops.convert_to_numpy(variable))
+    generator = getattr(model, "_textfit_state", {}).get("dropout_generator")
+    if generator is not None and generator.state is not None:
+        tensors[TORCH_GENERATOR_STATE] = generator.state
     state = {**state, "num_variables": {group: len(v) for group, v in _variables(model).items()}}
     target = Path(checkpoint_dir) / f"step-{state['step']:08d}"
     with atomic.atomic_directory(target) as tmp_dir:
@@ -202,6 +244,7 @@ class ResumePoint:
     schedule_plan: dict | None
     history: dict
     metric_values: list
+    dropout_generator_state: np.ndarray | None = None
 
 
 def run_fingerprint(model, train_data, *, seed: int, epochs: int) -> dict:
@@ -236,7 +279,10 @@ def prepare(model, train_data, checkpoint_dir, *, mode, expected: dict) -> Resum
         "Resuming from %s: epoch %d, %d of %d batches done.", found[-1], state["epoch"] + 1, state["batches_done"], len(train_data)
     )
     metric_values = [tensors[f"metrics.{i:05d}"] for i in range(state["num_variables"]["metrics"])]
-    return ResumePoint(found[-1], state["epoch"], state["batches_done"], state.get("schedule"), state.get("history", {}), metric_values)
+    return ResumePoint(
+        found[-1], state["epoch"], state["batches_done"], state.get("schedule"), state.get("history", {}), metric_values,
+        tensors.get(TORCH_GENERATOR_STATE),
+    )
 
 
 def saver_for(model, train_data, checkpoint_dir, *, every_steps, keep: int, fingerprint: dict) -> CheckpointSaver:
