@@ -120,6 +120,25 @@ def test_label_map_encodes_strings_and_ids_and_rejects_unknown():
         label_map.encode(["maybe"])
 
 
+def test_integer_labels_are_names_when_the_names_are_numbers():
+    label_map = LabelMap(("1", "2", "3"))
+    assert label_map.encode([1, 2, 3]).tolist() == [0, 1, 2]  # every value is a name, and 3 is no id
+    assert label_map.encode(["2"]).tolist() == [1]
+    assert LabelMap(("0", "1")).encode([1, 0]).tolist() == [1, 0]  # both readings agree
+
+
+def test_integer_labels_that_read_both_ways_are_refused_with_both_readings():
+    with pytest.raises(ValueError, match=r"\[1, 2\] are ambiguous.*as label names they are \['1', '2'\], read as label ids they are \['2', '3'\]"):
+        LabelMap(("1", "2", "3")).encode([1, 2])
+
+
+def test_integer_labels_are_ids_when_no_value_is_a_name():
+    assert LabelMap(("1", "2", "3")).encode([0]).tolist() == [0]
+    assert LabelMap(("neg", "pos")).encode(np.array([1, 0])).tolist() == [1, 0]
+    with pytest.raises(ValueError, match=r"does not know: \['0'\]"):
+        LabelMap(("1", "2", "3")).encode([0, 1])  # 1 is a name, 0 is not: neither reading holds
+
+
 def test_split_examples_is_stratified_seeded_and_disjoint():
     labels = ["a"] * 80 + ["b"] * 20
     table = pd.DataFrame({"text": [f"t{i}" for i in range(100)], "label": labels})

@@ -50,3 +50,21 @@ def test_save_sets_model_max_length_for_transformers(tiny_checkpoint_dir, tmp_pa
         Tokenizer.from_dir(tmp_path).encode(["great"], max_length=8).token_ids[0],
         Tokenizer.from_dir(tiny_checkpoint_dir).encode(["great"], max_length=8).token_ids[0],
     )
+
+
+def test_cased_vocabulary_matches_auto_tokenizer(tmp_path):
+    """do_lower_case=False keeps case and accents, as BertTokenizer does."""
+    import transformers
+
+    from conftest import write_tiny_checkpoint
+
+    folder = write_tiny_checkpoint(tmp_path / "cased", with_tokenizer_json=False)
+    vocabulary = (folder / "vocab.txt").read_text().splitlines() + ["Great", "Film", "Café", "##é"]
+    (folder / "vocab.txt").write_text("\n".join(vocabulary) + "\n")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
+    texts = ["Great Film", "great film", "Café naïve", "THE Film was GREAT"]
+    ours = Tokenizer.from_dir(folder).encode(texts, max_length=32)
+    theirs = transformers.AutoTokenizer.from_pretrained(folder)(texts)["input_ids"]
+    assert [ids.tolist() for ids in ours.token_ids] == theirs
+    assert ours.token_ids[0].tolist() != ours.token_ids[1].tolist()  # case is kept

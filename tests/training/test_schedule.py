@@ -65,3 +65,28 @@ def test_fused_adamw_matches_keras_adamw_with_decay_exclusions():
     np.testing.assert_allclose(fused_bias, keras_bias, atol=1e-4)
     without_decay, _, _ = _adamw_steps(lambda **kwargs: FusedAdamW(**{**kwargs, "weight_decay": 0.0}))
     assert np.abs(without_decay - fused_kernel).max() > 1e-4  # the decay really is applied to the kernel
+
+
+def test_weight_decay_skips_biases_and_layer_norms(tiny_checkpoint_dir):
+    """With zero gradients only decay moves weights: kernels and embeddings shrink, biases and norms stay."""
+    import keras
+    import numpy as np
+
+    from conftest import TOY_LABELS, TOY_TEXTS
+    from textfit import TextClassifier
+
+    model = TextClassifier.from_pretrained(tiny_checkpoint_dir, labels=["neg", "pos"])
+    model.compile(learning_rate=0.1, weight_decay=0.5, warmup_fraction=0.0)
+    before = {variable.path: np.array(keras.ops.convert_to_numpy(variable)) for variable in model.trainable_variables}
+    # Zero sample weights: zero loss, zero gradients, so Adam's step is 0 and decay is all that acts.
+    model.fit(TOY_TEXTS, TOY_LABELS, sample_weight=np.zeros(len(TOY_TEXTS)), epochs=1, batch_size=8, verbose=0)
+    decayed, kept = [], []
+    for variable in model.trainable_variables:
+        after = np.array(keras.ops.convert_to_numpy(variable))
+        (kept if np.allclose(after, before[variable.path]) else decayed).append(variable.path)
+        if variable.path in decayed:
+            # AdamW: w <- w - learning_rate * weight_decay * w. The schedule's one step runs at the full rate.
+            np.testing.assert_allclose(after, before[variable.path] * (1 - 0.1 * 0.5), rtol=1e-5)
+    assert kept and decayed
+    assert all(path.endswith(("bias", "gamma", "beta")) for path in kept), kept
+    assert all(path.endswith(("kernel", "embeddings")) for path in decayed), decayed

@@ -114,20 +114,20 @@ class LabelMap:
         return len(self.labels)
 
     def encode(self, values) -> np.ndarray:
-        """Label ids of ``values``: label strings, or integer ids in ``[0, num_classes)``."""
+        """Label ids of ``values``: label names, or integer label ids in ``[0, num_classes)``.
+
+        Strings are names. Integers are ids when the names are not numbers ("neg", "pos"), as in
+        Keras. When the names are numbers ("1", "2", "3"), integers are read as names, or as ids
+        when none of them is a name; if both readings are possible and differ, a ValueError shows
+        both, because guessing would silently train on the wrong labels.
+        """
         values = np.asarray(values)
         if values.dtype.kind in "iub":
-            ids = values.astype(np.int64)
-            bad = sorted(set(ids[(ids < 0) | (ids >= self.num_classes)].tolist()))
-            if bad:
-                raise ValueError(
-                    f"Integer labels are label ids and must be in [0, {self.num_classes}); "
-                    f"received {bad[:_MAX_ROWS_LISTED]}. Labels: {list(self.labels)}. "
-                    "Pass label strings, or ids in range."
-                )
-            return ids.astype(np.int32)
+            return self._encode_integers(values.astype(np.int64))
+        return self._encode_names([label_to_string(value) for value in values.tolist()])
+
+    def _encode_names(self, strings: list[str]) -> np.ndarray:
         index = {label: i for i, label in enumerate(self.labels)}
-        strings = [label_to_string(value) for value in values.tolist()]
         unknown = sorted({label for label in strings if label not in index})
         if unknown:
             raise ValueError(
@@ -135,6 +135,30 @@ class LabelMap:
                 f"Known labels: {list(self.labels)}. Load the model with labels=[...] covering every label."
             )
         return np.fromiter((index[label] for label in strings), dtype=np.int32, count=len(strings))
+
+    def _encode_integers(self, ids: np.ndarray) -> np.ndarray:
+        names = [str(value) for value in ids.tolist()]
+        numeric_names = all(_is_integer_string(label) for label in self.labels)
+        valid_ids = bool(np.all((ids >= 0) & (ids < self.num_classes)))
+        named = set(names) & set(self.labels)
+        if numeric_names and named:
+            as_names = self._encode_names(names) if named == set(names) else None
+            if as_names is None or not valid_ids or np.array_equal(as_names, ids):
+                return self._encode_names(names)  # raises for values that are not names
+            example = sorted(set(ids.tolist()))[:5]
+            raise ValueError(
+                f"Integer labels {example} are ambiguous for labels {list(self.labels)}: read as label names they are "
+                f"{[str(v) for v in example]}, read as label ids they are {self.decode(example)}. Pass strings to mean "
+                "names (y=[str(v) for v in y]), or model.label_map.decode(y) to mean ids."
+            )
+        if not valid_ids:
+            bad = sorted(set(ids[(ids < 0) | (ids >= self.num_classes)].tolist()))
+            raise ValueError(
+                f"Integer labels are label ids and must be in [0, {self.num_classes}); "
+                f"received {bad[:_MAX_ROWS_LISTED]}. Labels: {list(self.labels)}. "
+                "Pass label strings, or ids in range."
+            )
+        return ids.astype(np.int32)
 
     def decode(self, label_ids) -> list[str]:
         return [self.labels[int(i)] for i in label_ids]
@@ -392,34 +416,39 @@ def _label_values(column: pd.Series, column_name: str, problems: list) -> list[s
     return [label_to_string(v) if ok else "" for v, ok in zip(values, present)]
 
 
-def split_examples(examples: Examples, validation_fraction: float, *, seed: int = 0) -> tuple[Examples, Examples]:
-    """Split into (train, validation), stratified by label and seeded.
+def split_indices(labels, validation_fraction: float, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(train indices, validation indices), stratified by label and seeded.
 
     Each label with at least two examples puts ``round(fraction * count)`` of them
     (at least one) into validation, so rare labels are validated too.
+    """
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_split must be in (0, 1). Received: validation_split={validation_fraction}")
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    validation_indices = []
+    for label in sorted(set(labels.tolist())):
+        indices = np.flatnonzero(labels == label)
+        if len(indices) < 2:
+            continue
+        count = min(len(indices) - 1, max(1, round(validation_fraction * len(indices))))
+        validation_indices.extend(rng.permutation(indices)[:count].tolist())
+    validation_mask = np.zeros(len(labels), dtype=bool)
+    validation_mask[validation_indices] = True
+    return np.flatnonzero(~validation_mask), np.flatnonzero(validation_mask)
+
+
+def split_examples(examples: Examples, validation_fraction: float, *, seed: int = 0) -> tuple[Examples, Examples]:
+    """Split into (train, validation), stratified by label and seeded (see ``split_indices``).
 
     Example:
         >>> train, validation = split_examples(examples, 0.1, seed=0)
         >>> len(train) + len(validation) == len(examples)
         True
     """
-    if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_split must be in (0, 1). Received: validation_split={validation_fraction}")
     if examples.labels is None:
         raise ValueError("A stratified split needs labels; the examples have none.")
-    rng = np.random.default_rng(seed)
-    labels = np.asarray(examples.labels)
-    validation_indices = []
-    for label in sorted(set(examples.labels)):
-        indices = np.flatnonzero(labels == label)
-        if len(indices) < 2:
-            continue
-        count = min(len(indices) - 1, max(1, round(validation_fraction * len(indices))))
-        validation_indices.extend(rng.permutation(indices)[:count].tolist())
-    validation_mask = np.zeros(len(examples), dtype=bool)
-    validation_mask[validation_indices] = True
-    train_indices = np.flatnonzero(~validation_mask)
-    validation_indices = np.flatnonzero(validation_mask)
+    train_indices, validation_indices = split_indices(examples.labels, validation_fraction, seed=seed)
     return (
         examples.subset(train_indices, f"{examples.source} (train split)"),
         examples.subset(validation_indices, f"{examples.source} (validation split)"),

@@ -58,6 +58,8 @@ def text_batches(x, y, sample_weight, *, tokenizer, label_map, max_length: int, 
     label_ids = label_map.encode(as_list(y))
     if len(label_ids) != len(texts):
         raise ValueError(f"Received {len(texts)} texts but {len(label_ids)} labels; pass one label per text.")
+    if sample_weight is not None and len(sample_weight) != len(texts):
+        raise ValueError(f"Received {len(texts)} texts but {len(sample_weight)} sample weights; pass one weight per text.")
     encoded = tokenizer.encode(texts, text_pairs, max_length=max_length)
     return TextBatches(
         encoded, label_ids, batch_size=batch_size, shuffle=shuffle, seed=seed,

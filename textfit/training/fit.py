@@ -12,8 +12,8 @@ import keras
 import numpy as np
 
 from textfit.data.batches import EpochOrder, TextBatches
-from textfit.data.examples import Examples, split_examples
-from textfit.data.inputs import DEFAULT_BATCH_SIZE, first_batch, is_text_input, num_batches, split_texts, text_batches
+from textfit.data.examples import split_indices
+from textfit.data.inputs import DEFAULT_BATCH_SIZE, as_list, first_batch, is_text_input, num_batches, text_batches
 from textfit.evaluation.evaluate import cross_entropy
 from textfit.training import resume as resume_training
 from textfit.training.guards import check_loss_matches_outputs, initial_loss_finding, loss_from_logits
@@ -57,11 +57,7 @@ def fit_classifier(
     ensure_compiled(model)
     batch_size = batch_size or DEFAULT_BATCH_SIZE
     if validation_split and validation_data is None and is_text_input(x):
-        train_examples, validation_examples = split_examples(
-            Examples(*split_texts(x)[:2], labels=model.label_map.decode(model.label_map.encode(y))), validation_split, seed=seed
-        )
-        x, y = train_examples.inputs, train_examples.labels
-        validation_data = (validation_examples.inputs, validation_examples.labels)
+        x, y, sample_weight, validation_data = split_off_validation(model, x, y, sample_weight, validation_split, seed)
         validation_split = 0.0
     train_data = as_dataset(model, x, y, sample_weight, batch_size, shuffle=shuffle, seed=seed)
     if isinstance(train_data, TextBatches):
@@ -114,6 +110,29 @@ def fit_classifier(
         lambda data, **arguments: keras_fit(data, **arguments),
         train_data, resume_point, saver, callbacks=callbacks, **fit_arguments,
     )
+
+
+def split_off_validation(model, x, y, sample_weight, fraction: float, seed: int):
+    """A stratified, seeded split of texts, labels and sample weights alike (Keras' would take the tail)."""
+    if y is None:
+        raise ValueError("validation_split needs labels. Pass y=labels.")
+    items = [x] if isinstance(x, str) else as_list(x)
+    labels = model.label_map.decode(model.label_map.encode(as_list(y)))  # names: no second reading of ids later
+    if len(labels) != len(items):
+        raise ValueError(f"Received {len(items)} texts but {len(labels)} labels; pass one label per text.")
+    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)
+    if weights is not None and len(weights) != len(items):
+        raise ValueError(f"Received {len(items)} texts but {len(weights)} sample weights; pass one weight per text.")
+    train_indices, validation_indices = split_indices(labels, fraction, seed=seed)
+
+    def pick(values, indices):
+        return None if values is None else [values[i] for i in indices]
+
+    validation = (pick(items, validation_indices), pick(labels, validation_indices))
+    if weights is not None:
+        validation += (weights[validation_indices],)
+    train_weights = None if weights is None else weights[train_indices]
+    return pick(items, train_indices), pick(labels, train_indices), train_weights, validation
 
 
 def as_dataset(model, x, y, sample_weight, batch_size, *, shuffle, seed):
