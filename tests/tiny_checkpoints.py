@@ -457,6 +457,15 @@ _SENTENCEPIECE_LAYOUTS = {
                                  "bos_piece": "[CLS]", "eos_piece": "[SEP]", "unk_piece": "[UNK]"}),
     # xlm-roberta-base: spm defaults (<unk>0 <s>1 </s>2); transformers moves them to fairseq's layout.
     "xlm-roberta": ("sentencepiece.bpe.model", {"unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": -1}),
+    # albert-base-v2 spiece.model: <pad>=0 <unk>=1 [CLS]=2 [SEP]=3 [MASK]=4, the last three control symbols.
+    "albert": ("spiece.model", {"pad_id": 0, "unk_id": 1, "bos_id": -1, "eos_id": -1, "control_symbols": ["[CLS]", "[SEP]", "[MASK]"]}),
+}
+
+# tokenizer_config.json of those folders, beyond model_max_length.
+_SENTENCEPIECE_TOKENIZER_CONFIGS = {
+    "deberta-v2": {"do_lower_case": False},  # no tokenizer_class: AutoTokenizer goes by config.json's model_type
+    "xlm-roberta": {"do_lower_case": False, "tokenizer_class": "XLMRobertaTokenizer"},
+    "albert": {"tokenizer_class": "AlbertTokenizer", "do_lower_case": True, "remove_space": True, "keep_accents": False},
 }
 
 
@@ -464,7 +473,8 @@ def write_sentencepiece_checkpoint(model_type: str, folder, *, pickled_fp16: boo
     """A tiny base checkpoint whose only tokenizer file is a SentencePiece model, as on the Hub.
 
     deberta-v2 mirrors microsoft/deberta-v3-base: config.json, spm.model, a tokenizer_config.json
-    without tokenizer_class, and (``pickled_fp16``) only pytorch_model.bin in float16.
+    without tokenizer_class, and (``pickled_fp16``) only pytorch_model.bin in float16. albert mirrors
+    the ALBERT uploads without tokenizer.json: spiece.model and an AlbertTokenizer tokenizer_config.json.
     """
     import io
 
@@ -480,9 +490,7 @@ def write_sentencepiece_checkpoint(model_type: str, folder, *, pickled_fp16: boo
         vocab_size=300, hard_vocab_limit=False, character_coverage=1.0, minloglevel=2, num_threads=1, **layout,
     )
     (folder / file_name).write_bytes(model_bytes.getvalue())
-    tokenizer_config = {"do_lower_case": False, "model_max_length": 512}
-    if model_type == "xlm-roberta":
-        tokenizer_config["tokenizer_class"] = "XLMRobertaTokenizer"
+    tokenizer_config = {**_SENTENCEPIECE_TOKENIZER_CONFIGS[model_type], "model_max_length": 512}
     (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config), encoding="utf-8")
     if model_type == "deberta-v2":  # AutoTokenizer needs config.json's model_type to pick the class
         (folder / "config.json").write_text(json.dumps({"model_type": model_type}), encoding="utf-8")

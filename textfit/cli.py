@@ -40,6 +40,7 @@ def _add_config_flags(parser, config_class, skip=()):
             "--" + config_field.name.replace("_", "-"),
             dest=config_field.name,
             type=_flag_type(config_field),
+            choices=config_field.metadata.get("choices"),
             default=argparse.SUPPRESS,
             help=f"{config_field.metadata.get('help', '')} (default: {default})",
         )
@@ -162,7 +163,9 @@ def _run_evaluate(args) -> int:
 
 
 def _run_predict(args) -> int:
-    from textfit.data.examples import Examples
+    import pandas as pd
+
+    from textfit.data.examples import read_examples
     from textfit.models.classifier import TextClassifier
     from textfit.serving.predict import predict_file, prediction_records
 
@@ -175,7 +178,11 @@ def _run_predict(args) -> int:
         count = predict_file(model, args.input, args.output, _config(DataConfig, args), batch_size=args.batch_size)
         logger.info("Wrote %d predictions to %s", count, args.output)
         return 0
-    for record in prediction_records(model, Examples(args.text, args.text_pair, None, "--text"), args.batch_size):
+    # The texts go through the same checks as a file's (invalid Unicode, empty texts), row n being the n-th --text.
+    table = pd.DataFrame({"text": args.text, **({"text_pair": args.text_pair} if args.text_pair else {})}, dtype=object)
+    data_config = _config(DataConfig, args, text_column="text", text_pair_column="text_pair" if args.text_pair else None)
+    examples = read_examples(table, data_config, require_labels=False)
+    for record in prediction_records(model, examples, args.batch_size):
         print(json.dumps(record, ensure_ascii=False))
     return 0
 

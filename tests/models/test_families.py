@@ -62,7 +62,9 @@ def _hf_inputs(batch: dict, model_type: str) -> dict:
         "input_ids": torch.tensor(batch["token_ids"], dtype=torch.long),
         "attention_mask": torch.tensor(batch["padding_mask"], dtype=torch.long),
     }
-    if model_type not in ("distilbert", "modernbert", "roberta", "xlm-roberta", "camembert"):
+    # Families whose models take token types get ours, ALBERT too (transformers 5's AlbertTokenizer stopped
+    # returning them, a known regression: huggingface/transformers#48128; its model still reads them).
+    if model_type not in ("distilbert", "modernbert", "roberta", "xlm-roberta", "camembert", "mpnet"):
         inputs["token_type_ids"] = torch.tensor(batch["segment_ids"], dtype=torch.long)
     return inputs
 

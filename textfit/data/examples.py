@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from textfit.data.unicode import INVALID_TEXT_CHOICES, invalid_code_point, replace_invalid
+
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 _MAX_ROWS_LISTED = 10
 
@@ -28,6 +30,8 @@ class DataConfig:
         encoding: text encoding of CSV/TSV/JSONL files.
         max_text_chars: longest text accepted. The model reads only the first ``max_length``
             tokens; a far longer cell usually means an unclosed quote swallowed many rows.
+        on_invalid_text: "error" (report texts that are not valid Unicode, with their rows) or
+            "replace" (replace their bad code points with U+FFFD).
 
     Example:
         >>> config = DataConfig(text_column="review", label_column="sentiment")
@@ -45,11 +49,20 @@ class DataConfig:
     max_text_chars: int = field(
         default=100_000, metadata={"help": "Longest text accepted, in characters (a longer one is usually a broken file)."}
     )
+    on_invalid_text: str = field(
+        default="error",
+        metadata={
+            "help": "Texts that are not valid Unicode (lone surrogates): 'error' names them, 'replace' puts U+FFFD in their place.",
+            "choices": INVALID_TEXT_CHOICES,
+        },
+    )
 
     def __post_init__(self):
         for name in ("text_column", "label_column"):
             if not getattr(self, name):
                 raise ValueError(f"{name} must be a non-empty column name. Received: {name}={getattr(self, name)!r}")
+        if self.on_invalid_text not in INVALID_TEXT_CHOICES:
+            raise ValueError(f"on_invalid_text must be one of {INVALID_TEXT_CHOICES}. Received: on_invalid_text={self.on_invalid_text!r}")
         if self.max_text_chars < 1:
             raise ValueError(f"max_text_chars must be >= 1. Received: max_text_chars={self.max_text_chars}")
         if self.text_pair_column is not None and self.text_pair_column == self.text_column:
@@ -256,7 +269,8 @@ def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
             if not isinstance(record, dict):
                 raise ValueError(f"{path} line {line_number} is a JSON {type(record).__name__}, expected an object.")
             records.append(record)
-    return pd.DataFrame.from_records(records)
+    # object columns: pandas 3 would store text as UTF-8 (Arrow) and fail on a lone surrogate before we can name its row.
+    return pd.DataFrame(records, dtype=object)
 
 
 def read_examples(source, config: DataConfig = DataConfig(), *, require_labels: bool = True) -> Examples:
@@ -294,10 +308,12 @@ def read_examples(source, config: DataConfig = DataConfig(), *, require_labels: 
     _check_columns(name, table, wanted)
 
     problems = []
-    texts = _text_values(table[config.text_column], config.text_column, config.max_text_chars, problems)
+    texts = _text_values(table[config.text_column], config.text_column, config.max_text_chars, problems, config.on_invalid_text)
     text_pairs = None
     if config.text_pair_column is not None:
-        text_pairs = _text_values(table[config.text_pair_column], config.text_pair_column, config.max_text_chars, problems)
+        text_pairs = _text_values(
+            table[config.text_pair_column], config.text_pair_column, config.max_text_chars, problems, config.on_invalid_text
+        )
     labels = None
     if require_labels or has_labels:
         labels = _label_values(table[config.label_column], config.label_column, problems)
@@ -349,8 +365,18 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _text_values(column: pd.Series, column_name: str, max_chars: int, problems: list) -> list[str]:
+def _text_values(column: pd.Series, column_name: str, max_chars: int, problems: list, on_invalid: str = "error") -> list[str]:
     values = column.tolist()
+    invalid = np.array([isinstance(v, str) and invalid_code_point(v) is not None for v in values])
+    if invalid.any() and on_invalid == "replace":
+        values = [replace_invalid(v) if bad else v for v, bad in zip(values, invalid)]
+    elif invalid.any():
+        first = int(np.flatnonzero(invalid)[0])
+        problems.append(
+            f"{invalid.sum()} text(s) in column {column_name!r} are not valid Unicode (lone surrogates from a broken "
+            f"\\ud800-style escape or bytes that were not UTF-8; first: {invalid_code_point(values[first])} of data row "
+            f"{first + 1}): {_rows(invalid)}. Fix them, or pass --on-invalid-text replace to put U+FFFD in their place."
+        )
     missing = np.array([_is_missing(v) or (isinstance(v, str) and not v.strip()) for v in values])
     not_text = np.array([not _is_missing(v) and not isinstance(v, str) for v in values])
     too_long = np.array([isinstance(v, str) and len(v) > max_chars for v in values])

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer as _RustTokenizer
 
+from textfit.data.unicode import invalid_code_point, invalid_text_message
 from textfit.hf import tokenizer_files
 from textfit.hf.folder import read_config
 
@@ -112,10 +113,15 @@ class Tokenizer:
             raise ValueError(f"max_length must leave room for the special tokens. Received: max_length={max_length}")
         self._tokenizer.enable_truncation(max_length, strategy="longest_first")
         texts = list(texts)
-        if text_pairs is None:
-            encodings = self._tokenizer.encode_batch(texts)
-        else:
-            encodings = self._tokenizer.encode_batch(list(zip(texts, text_pairs)))
+        try:
+            if text_pairs is None:
+                encodings = self._tokenizer.encode_batch(texts)
+            else:
+                encodings = self._tokenizer.encode_batch(list(zip(texts, text_pairs)))
+        except (TypeError, ValueError) as error:
+            # The tokenizer's own message ("TextEncodeInput must be ...") does not say which text or why.
+            _raise_for_invalid_texts(texts, text_pairs)
+            raise ValueError(f"The tokenizer could not encode the texts: {error}") from None
         token_ids = [np.asarray(encoding.ids, dtype=np.int32) for encoding in encodings]
         segment_ids = [np.asarray(encoding.type_ids, dtype=np.int32) for encoding in encodings]
         return EncodedTexts(token_ids, segment_ids)
@@ -134,3 +140,14 @@ def pad_batch(encoded: EncodedTexts, indices, *, pad_token_id: int, pad_to_multi
         segment_ids[row, : len(ids)] = encoded.segment_ids[index]
         padding_mask[row, : len(ids)] = 1
     return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+
+
+def _raise_for_invalid_texts(texts, text_pairs) -> None:
+    """Raise naming the first text (by index) that is not a string or not valid Unicode."""
+    for name, values in (("text", texts), ("text pair", text_pairs or [])):
+        for index, value in enumerate(values):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} {index} is {value!r} ({type(value).__name__}), not a string. Remove or fill it in.")
+            where = invalid_code_point(value)
+            if where is not None:
+                raise ValueError(invalid_text_message(f"{name.capitalize()} {index}", where))

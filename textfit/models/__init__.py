@@ -4,10 +4,10 @@ Adding a family: write ``models/<model_type>.py`` declaring ``FAMILY``, its test
 the module to ``_FAMILY_MODULES`` below.
 """
 
-from textfit.models import bert, deberta_v2, distilbert, electra, modernbert, roberta
+from textfit.models import albert, bert, deberta_v2, distilbert, electra, modernbert, mpnet, roberta
 from textfit.models.family import Family
 
-_FAMILY_MODULES = (bert, electra, distilbert, roberta, deberta_v2, modernbert)
+_FAMILY_MODULES = (bert, electra, distilbert, roberta, deberta_v2, modernbert, mpnet, albert)
 
 FAMILIES: dict[str, Family] = {
     model_type: module.FAMILY for module in _FAMILY_MODULES for model_type in module.FAMILY.model_types

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from textfit.data.inputs import softmax
+from textfit.data.unicode import invalid_code_point
 
 logger = logging.getLogger("textfit")
 
@@ -110,23 +112,31 @@ class MicroBatcher:
             await self._predict_jobs(jobs)
 
     async def _predict_jobs(self, jobs) -> None:
+        try:
+            await self._run_jobs(jobs)
+        finally:
+            for _ in jobs:
+                self.queue.task_done()
+
+    async def _run_jobs(self, jobs) -> None:
         inputs = [item for job_inputs, _ in jobs for item in job_inputs]
         try:
             # The model runs in a worker thread so the event loop keeps accepting requests.
             logits = await asyncio.to_thread(self.model.predict_logits, inputs)
-            self.num_batches += 1
-            start = 0
-            for job_inputs, future in jobs:
-                if not future.done():
-                    future.set_result(logits[start : start + len(job_inputs)])
-                start += len(job_inputs)
-        except Exception as error:  # report to every waiting request, keep serving
-            for _, future in jobs:
-                if not future.done():
-                    future.set_exception(error)
-        finally:
-            for _ in jobs:
-                self.queue.task_done()
+        except Exception as error:
+            if len(jobs) == 1:
+                if not jobs[0][1].done():
+                    jobs[0][1].set_exception(error)
+                return
+            for job in jobs:  # one request's texts must not fail the others in its micro-batch: run each alone
+                await self._run_jobs([job])
+            return
+        self.num_batches += 1
+        start = 0
+        for job_inputs, future in jobs:
+            if not future.done():
+                future.set_result(logits[start : start + len(job_inputs)])
+            start += len(job_inputs)
 
 
 def _parse_request(body: bytes, config: ServeConfig) -> list:
@@ -165,6 +175,11 @@ def _check_texts(values, name: str, config: ServeConfig) -> list[str]:
             raise RequestError(422, f'"{name}"[{index}] is empty.')
         if len(value) > config.max_text_chars:
             raise RequestError(422, f'"{name}"[{index}] has {len(value)} characters; the limit is {config.max_text_chars}.')
+        where = invalid_code_point(value)
+        if where is not None:  # valid JSON ("\ud800") but not Unicode the tokenizer can take
+            raise RequestError(
+                422, f'"{name}"[{index}] is not valid Unicode: a lone surrogate ({where}). Send UTF-8 text, or replace it with U+FFFD.'
+            )
     return values
 
 
@@ -204,7 +219,11 @@ def create_app(model, config: ServeConfig = ServeConfig()) -> Starlette:
             inputs = _parse_request(await _read_body(request, config.max_request_bytes), config)
         except RequestError as error:
             return JSONResponse({"error": str(error)}, error.status_code)
-        logits = await batcher.predict(inputs)
+        try:
+            logits = await batcher.predict(inputs)
+        except Exception as error:  # the model failed: say so as JSON, log the traceback, keep serving
+            logger.exception("Prediction failed for a request of %d text(s)", len(inputs))
+            return JSONResponse({"error": f"Prediction failed inside the model: {type(error).__name__}: {error}"}, 500)
         probabilities = softmax(logits)
         predictions = [
             {"label": labels[int(row.argmax())], "probabilities": {label: float(p) for label, p in zip(labels, row)}}
@@ -224,6 +243,15 @@ def create_app(model, config: ServeConfig = ServeConfig()) -> Starlette:
         yield
         await batcher.stop()
 
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        # 404 (no such route), 405 (wrong method)...: JSON like every other answer.
+        return JSONResponse({"error": f"{error.detail}: {request.method} {request.url.path}. "
+                                      "Routes: POST /v1/predict, GET /v1/model, GET /health."}, error.status_code)
+
+    async def server_error(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("Unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": f"Internal server error: {type(error).__name__}: {error}"}, 500)
+
     app = Starlette(
         routes=[
             Route("/v1/predict", predict, methods=["POST"]),
@@ -231,6 +259,7 @@ def create_app(model, config: ServeConfig = ServeConfig()) -> Starlette:
             Route("/health", health, methods=["GET"]),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     app.state.batcher = batcher
     return app
