@@ -144,9 +144,12 @@ def test_max_length_beyond_positions_is_refused(tiny_checkpoint_dir):
 
 
 def test_saved_model_loads_in_transformers_with_same_logits_and_labels(tiny_checkpoint_dir, toy_data, tmp_path):
+    from test_families import randomize_head
+
     texts, labels = toy_data
     model = TextClassifier.from_pretrained(tiny_checkpoint_dir, labels=["neg", "pos"])
     model.fit(texts, labels, epochs=1, batch_size=4, verbose=0)
+    randomize_head(model)  # the trained head is still near its initial values: a lost bias would hide under 1e-4
     saved_dir = model.save_pretrained(tmp_path / "saved")
     assert sorted(p.name for p in saved_dir.iterdir()) == [
         "config.json", "model.safetensors", "textfit.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"
@@ -161,6 +164,10 @@ def test_saved_model_loads_in_transformers_with_same_logits_and_labels(tiny_chec
         hf_logits = hf_model(**hf_tokenizer(texts, padding=True, truncation=True, return_tensors="pt")).logits.numpy()
     np.testing.assert_allclose(model.predict_logits(texts), hf_logits, atol=1e-4)
     assert [hf_model.config.id2label[i] for i in hf_logits.argmax(-1)] == model.predict(texts)
+    pairs = [(text, "the plot was dull") for text in texts]
+    with torch.no_grad():
+        hf_pair_logits = hf_model(**hf_tokenizer(texts, [pair for _, pair in pairs], padding=True, return_tensors="pt")).logits.numpy()
+    np.testing.assert_allclose(model.predict_logits(pairs), hf_pair_logits, atol=1e-4)
 
 
 def test_transformers_classifier_folder_loads_with_its_head(tmp_path, toy_data):
@@ -243,10 +250,16 @@ def test_fit_with_validation_data_and_callbacks(tiny_checkpoint_dir, toy_data):
     assert len(history.history["val_accuracy"]) == 2
 
 
-def test_fit_validation_split_is_stratified(tiny_checkpoint_dir, toy_data):
+def test_fit_validation_split_is_stratified_and_reports_validation_metrics(tiny_checkpoint_dir, toy_data):
+    from textfit.training.fit import split_off_validation
+
+    texts, labels = toy_data
     model = TextClassifier.from_pretrained(tiny_checkpoint_dir, labels=["neg", "pos"])
-    history = model.fit(*toy_data, validation_split=0.25, epochs=1, batch_size=4, verbose=0)
-    assert "val_loss" in history.history
+    # Keras' own split takes the tail (all 'neg' here); the stratified one validates every label.
+    _, _, _, (_, validation_labels) = split_off_validation(model, texts, labels, None, 0.25, seed=0)
+    assert sorted(validation_labels) == ["neg", "pos"]
+    history = model.fit(texts, labels, validation_split=0.25, epochs=1, batch_size=4, verbose=0)
+    assert set(history.history) >= {"val_loss", "val_accuracy"}
 
 
 def test_fit_accepts_label_ids_text_pairs_pretokenized_and_datasets(tiny_checkpoint_dir, toy_data):

@@ -162,7 +162,7 @@ def time_keeper(model, train_data, validation_data, epochs, resume_point, time_b
     steps_per_epoch = len(train_data)
     steps_done = 0 if resume_point is None else resume_point.epoch * steps_per_epoch + resume_point.batches_done
     validation_examples = len(validation_data.encoded) if isinstance(validation_data, TextBatches) else 0
-    return TimeKeeper(
+    keeper = TimeKeeper(
         total_steps=max(1, steps_per_epoch * epochs - steps_done),
         steps_per_epoch=steps_per_epoch,
         validation_examples_per_epoch=validation_examples,
@@ -171,6 +171,11 @@ def time_keeper(model, train_data, validation_data, epochs, resume_point, time_b
         start_step=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
         batch_tokens=[len(batch) * length for batch, length in zip(train_data.batch_indices, train_data.padded_lengths())],
     )
+    plan = None if resume_point is None else resume_point.schedule_plan
+    if plan is not None and plan["start_step"] + plan["total_steps"] < steps_per_epoch * epochs:
+        # The interrupted run had shortened its schedule to fit a time budget: end where it planned to.
+        keeper.stop_at_step = plan["start_step"] + plan["total_steps"] - steps_done
+    return keeper
 
 
 def check_before_training(model, sample) -> None:

@@ -327,7 +327,8 @@ def run(fit, train_data, resume_point: ResumePoint | None, saver: CheckpointSave
                 callbacks=[*callbacks, RestoreMetrics(resume_point.metric_values)], **fit_arguments,
             ))
         train_data.set_epoch(start_epoch)
-    if start_epoch < epochs:
+    stopped = histories and getattr(saver.model, "stop_training", False)  # e.g. the time budget ended the run
+    if start_epoch < epochs and not stopped:
         histories.append(fit(train_data, initial_epoch=start_epoch, epochs=epochs, callbacks=callbacks, **fit_arguments))
     if not histories:  # the checkpoint was the end of the run: nothing left to train
         finished = keras.callbacks.History()
