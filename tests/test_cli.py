@@ -37,13 +37,12 @@ def trained_dir(trained):
 
 def test_train_writes_exactly_the_model_files(trained):
     trained_dir, output = trained
+    # The training checkpoints are gone once the model is saved: the folder is what gets deployed.
     assert sorted(p.name for p in trained_dir.iterdir()) == [
-        "accuracy.png", "checkpoints", "config.json", "confusion_matrix.png", "history.csv", "history.json", "learning_rate.png",
+        "accuracy.png", "config.json", "confusion_matrix.png", "history.csv", "history.json", "learning_rate.png",
         "loss.png", "metrics.json", "model.safetensors", "report.html", "textfit.json", "token_lengths.png",
         "tokenizer.json", "tokenizer_config.json", "vocab.txt",
     ]
-    # 28 examples in batches of 8: 4 steps an epoch; a checkpoint at each epoch end, the newest 2 kept.
-    assert sorted(p.name for p in (trained_dir / "checkpoints").iterdir()) == ["step-00000004", "step-00000008"]
     record = json.loads((trained_dir / "textfit.json").read_text())
     assert record["train_config"]["epochs"] == 2 and record["train_config"]["learning_rate"] == 1e-3
     assert record["data_config"]["text_column"] == "review"
@@ -131,3 +130,14 @@ def test_errors_print_one_line_and_exit_nonzero(arguments, message, tiny_checkpo
 def test_debug_shows_the_traceback(tmp_path, train_csv):
     with pytest.raises(FileNotFoundError):
         cli.main(["--debug", "evaluate", "--model", str(tmp_path / "none"), "--data", str(train_csv)])
+
+
+def test_training_checkpoints_are_kept_only_when_asked(tiny_checkpoint_dir, train_csv, tmp_path):
+    common = ["train", "--model", str(tiny_checkpoint_dir), "--train", str(train_csv), "--text-column", "review",
+              "--label-column", "sentiment", "--epochs", "2", "--batch-size", "8", "--max-length", "32"]
+    assert cli.main([*common, "--output", str(tmp_path / "kept"), "--keep-training-checkpoints"]) == 0
+    # 28 examples in batches of 8: 4 steps an epoch; a checkpoint at each epoch end, the newest 2 kept.
+    assert sorted(p.name for p in (tmp_path / "kept" / "checkpoints").iterdir()) == ["step-00000004", "step-00000008"]
+    elsewhere = tmp_path / "elsewhere"
+    assert cli.main([*common, "--output", str(tmp_path / "model"), "--checkpoint-dir", str(elsewhere)]) == 0
+    assert not elsewhere.exists() and not (tmp_path / "model" / "checkpoints").exists()

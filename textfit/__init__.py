@@ -1,7 +1,8 @@
 """textfit: fine-tune pretrained transformer encoders for text classification, on Keras 3."""
 
 from textfit.backend import backend_name  # first: picks the Keras backend before keras loads
-from textfit.data.examples import DataConfig, Examples, LabelMap, read_examples, split_examples
+from textfit.data.examples import DataConfig, Examples, read_examples, split_examples
+from textfit.data.labels import LabelMap
 from textfit.data.datasets import default_model_dir
 from textfit.evaluation.doctor import DataReport, check
 from textfit.evaluation.evaluate import classification_metrics, evaluate, write_metrics

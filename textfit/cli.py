@@ -36,13 +36,19 @@ def _add_config_flags(parser, config_class, skip=()):
         if config_field.name in skip:
             continue
         default = config_field.default
+        help_text = f"{config_field.metadata.get('help', '')} (default: {default})"
+        flag = "--" + config_field.name.replace("_", "-")
+        if _flag_type(config_field) is bool:  # --keep-best / --no-keep-best
+            group.add_argument(flag, dest=config_field.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                               help=help_text)
+            continue
         group.add_argument(
-            "--" + config_field.name.replace("_", "-"),
+            flag,
             dest=config_field.name,
             type=_flag_type(config_field),
             choices=config_field.metadata.get("choices"),
             default=argparse.SUPPRESS,
-            help=f"{config_field.metadata.get('help', '')} (default: {default})",
+            help=help_text,
         )
 
 
@@ -117,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data_config_for(model, args) -> DataConfig:
+    """The data flags, with the task read from the model unless --task says otherwise."""
+    config = _config(DataConfig, args)
+    return dataclasses.replace(config, task=model.task) if config.task == "auto" else config
+
+
 def _progress_verbosity():
     # A live bar on a terminal; one line per epoch in logs and CI.
     return 1 if sys.stdout.isatty() else 2
@@ -142,6 +154,11 @@ def _run_train(args) -> int:
         resume=args.resume,
     )
     print(f"Trained in {result.train_seconds:.1f} s ({result.train_examples_per_second:.1f} examples/s).")
+    if result.best is not None:
+        best = result.best
+        print(f"Best validation {best['monitor']} {best['value']:.4f} at step {best['step']} (epoch {best['epoch']})"
+              + (", training stopped early" if best["stopped_early"] else "")
+              + ("; these are the weights saved." if best["restored"] else "; the last step's weights are saved."))
     if result.metrics is not None:
         print(format_metrics(result.metrics))
     print(f"Saved to {result.output_dir}")
@@ -154,7 +171,7 @@ def _run_evaluate(args) -> int:
     from textfit.models.classifier import TextClassifier
 
     model = TextClassifier.from_pretrained(args.model)
-    examples = read_examples(args.data, _config(DataConfig, args))
+    examples = read_examples(args.data, _data_config_for(model, args))
     metrics = evaluate(model, examples.inputs, examples.labels, batch_size=args.batch_size)
     if args.output:
         write_metrics(metrics, args.output)
@@ -175,7 +192,7 @@ def _run_predict(args) -> int:
         raise ValueError("--text-pair goes with --text, one per --text.")
     model = TextClassifier.from_pretrained(args.model)
     if args.input:
-        count = predict_file(model, args.input, args.output, _config(DataConfig, args), batch_size=args.batch_size)
+        count = predict_file(model, args.input, args.output, _data_config_for(model, args), batch_size=args.batch_size)
         logger.info("Wrote %d predictions to %s", count, args.output)
         return 0
     # The texts go through the same checks as a file's (invalid Unicode, empty texts), row n being the n-th --text.

@@ -90,7 +90,7 @@ def _train(work: Path, data: str, out: str, *extra: str) -> None:
 def _checkpoint_then(change_data: bool):
     def setup(work: Path):
         _csv("train.csv")(work)
-        _train(work, "train.csv", "out")
+        _train(work, "train.csv", "out", "--keep-training-checkpoints")
         if change_data:
             _csv("train.csv", [(t + " again", l) for t, l in GOOD_ROWS])(work)
         else:
@@ -152,6 +152,12 @@ CASES = [
          r"2 text\(s\) .* longer than 100,000 characters .*data rows 25, 26"),
     Case("float-labels", _csv("train.csv", [(t, s) for (t, _), s in zip(GOOD_ROWS, [0.5, 1.5, 2.25] * 8)]), _train_with(),
          r"Column 'label' holds fractional numbers .*needs class labels, not scores"),
+    Case("multi-label-mixed-separators",
+         _csv("train.csv", [(t, ["sports|politics", "sports", "sports,politics", "art"][i % 4]) for i, (t, _) in enumerate(GOOD_ROWS)]),
+         _train_with(), r"separates labels with '\|', but 6 cell\(s\) use ',' between known labels: data rows 3, 7, 11"),
+    Case("regression-non-numeric-targets",
+         _csv("train.csv", [(t, ["4.5", "3", "high", "2.25"][i % 4]) for i, (t, _) in enumerate(GOOD_ROWS)]),
+         _train_with("--task", "regression"), r"6 target\(s\) in column 'label' are not numbers \(e.g. \['high'\]\): data rows 3, 7"),
     Case("mixed-int-and-string-labels", _jsonl("train.jsonl", [{"text": t, "label": 1 if i % 3 == 0 else "pos"} for i, (t, _) in enumerate(GOOD_ROWS)]),
          [*TRAIN[:4], "{work}/train.jsonl", *TRAIN[5:]], r"Column 'label' mixes numbers \(8\) and text \(16\)"),
     Case("unknown-suffix", _raw("train.xlsx", b"PK\x03\x04"), [*TRAIN[:4], "{work}/train.xlsx", *TRAIN[5:]],

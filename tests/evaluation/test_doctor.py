@@ -77,7 +77,8 @@ def test_imbalance_suggests_class_weight(tmp_path):
     report = check(write(table, tmp_path / "train.csv"), validation_split=0.0)
     assert codes(report.warnings) == ["class_imbalance"]
     assert "{'neg': 40, 'pos': 200} (largest/smallest = 5.0)" in report.warnings[0].message
-    assert "class_weight={0: 3.0, 1: 0.6}" in report.warnings[0].message
+    assert "--class-weight balanced" in report.warnings[0].message
+    assert "class_weight={'neg': 3.0, 'pos': 0.6}" in report.warnings[0].message  # the form users type: by name
 
 
 def test_duplicates_and_leakage_are_counted(tmp_path):

@@ -60,7 +60,9 @@ def server(saved_model_dir):
 def test_health_and_model_info(server):
     base_url, _, _ = server
     assert httpx.get(base_url + "/health").json() == {"status": "ok"}
-    assert httpx.get(base_url + "/v1/model").json() == {"labels": ["neg", "pos"], "num_labels": 2, "model_type": "bert", "max_length": 32}
+    assert httpx.get(base_url + "/v1/model").json() == {
+        "task": "single_label", "labels": ["neg", "pos"], "num_labels": 2, "model_type": "bert", "max_length": 32,
+    }
 
 
 def test_predict_returns_the_models_labels_and_probabilities(server):
@@ -160,6 +162,7 @@ class _ModelThatFailsOnBoom:
     """Stands in for a model whose forward pass raises on some input (a bug, or a text it cannot take)."""
 
     labels = ("neg", "pos")
+    task = "single_label"
     hf_config = {"model_type": "stub"}
 
     class model_config:  # noqa: N801 (mimics the attribute)

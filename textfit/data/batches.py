@@ -47,7 +47,8 @@ class TextBatches(keras.utils.PyDataset):
 
     Args:
         encoded: the tokenized examples.
-        label_ids: int label per example, or None (prediction).
+        targets: per example, a label id (single-label), a 0/1 row (multi-label) or a number
+            (regression); None for prediction.
         batch_size: examples per batch.
         shuffle: reshuffle (length-bucketed) every epoch; else sort by length once.
         seed: seed of the shuffling.
@@ -56,7 +57,7 @@ class TextBatches(keras.utils.PyDataset):
         sample_weights: optional float weight per example.
 
     Example:
-        >>> batches = TextBatches(encoded, label_ids, batch_size=32, shuffle=True, seed=0, pad_token_id=0)
+        >>> batches = TextBatches(encoded, targets, batch_size=32, shuffle=True, seed=0, pad_token_id=0)
         >>> inputs, label_batch = batches[0]
         >>> sorted(inputs)
         ['padding_mask', 'segment_ids', 'token_ids']
@@ -65,7 +66,7 @@ class TextBatches(keras.utils.PyDataset):
     def __init__(
         self,
         encoded: EncodedTexts,
-        label_ids=None,
+        targets=None,
         *,
         batch_size: int,
         shuffle: bool,
@@ -78,7 +79,9 @@ class TextBatches(keras.utils.PyDataset):
         if len(encoded) == 0:
             raise ValueError("Received no examples: the data set is empty.")
         self.encoded = encoded
-        self.label_ids = None if label_ids is None else np.asarray(label_ids, dtype=np.int32)
+        self.targets = None if targets is None else np.asarray(targets)
+        if self.targets is not None and self.targets.dtype.kind in "iub":
+            self.targets = self.targets.astype(np.int32)
         self.sample_weights = None if sample_weights is None else np.asarray(sample_weights, dtype=np.float32)
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -108,11 +111,11 @@ class TextBatches(keras.utils.PyDataset):
         inputs = pad_batch(
             self.encoded, indices, pad_token_id=self.pad_token_id, pad_to_multiple_of=self.pad_to_multiple_of
         )
-        if self.label_ids is None:
+        if self.targets is None:
             return (inputs,)
         if self.sample_weights is None:
-            return inputs, self.label_ids[indices]
-        return inputs, self.label_ids[indices], self.sample_weights[indices]
+            return inputs, self.targets[indices]
+        return inputs, self.targets[indices], self.sample_weights[indices]
 
     def on_epoch_end(self) -> None:
         if self.shuffle:

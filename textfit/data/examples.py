@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from textfit.data.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, TASKS, label_set, label_to_string, normalize_task, strata
 from textfit.data.unicode import INVALID_TEXT_CHOICES, invalid_code_point, replace_invalid
 
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
@@ -30,6 +31,9 @@ class DataConfig:
         encoding: text encoding of CSV/TSV/JSONL files.
         max_text_chars: longest text accepted. The model reads only the first ``max_length``
             tokens; a far longer cell usually means an unclosed quote swallowed many rows.
+        task: "auto", "single_label", "multi_label" or "regression" (dashes allowed). Auto reads
+            label cells holding lists, or ``label_separator``, as multi-label; regression is never guessed.
+        label_separator: what separates several labels in one CSV/TSV cell ("sports|politics").
         on_invalid_text: "error" (report texts that are not valid Unicode, with their rows) or
             "replace" (replace their bad code points with U+FFFD).
 
@@ -49,6 +53,17 @@ class DataConfig:
     max_text_chars: int = field(
         default=100_000, metadata={"help": "Longest text accepted, in characters (a longer one is usually a broken file)."}
     )
+    task: str = field(
+        default="auto",
+        metadata={
+            "help": "single-label, multi-label (several labels per text) or regression (a number per text); auto: "
+                    "multi-label when label cells hold lists or the separator, else single-label.",
+            "choices": ("auto", "single-label", "multi-label", "regression", *TASKS),
+        },
+    )
+    label_separator: str = field(
+        default="|", metadata={"help": "Separator of several labels in one CSV/TSV cell (multi-label)."}
+    )
     on_invalid_text: str = field(
         default="error",
         metadata={
@@ -58,6 +73,7 @@ class DataConfig:
     )
 
     def __post_init__(self):
+        object.__setattr__(self, "task", normalize_task(self.task))
         for name in ("text_column", "label_column"):
             if not getattr(self, name):
                 raise ValueError(f"{name} must be a non-empty column name. Received: {name}={getattr(self, name)!r}")
@@ -77,8 +93,9 @@ class Examples:
 
     texts: list[str]
     text_pairs: list[str] | None
-    labels: list[str] | None
+    labels: list | None  # label names; tuples of names (multi-label); floats (regression)
     source: str = "data"
+    task: str = SINGLE_LABEL
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -92,104 +109,7 @@ class Examples:
 
     def subset(self, indices, source: str | None = None) -> "Examples":
         pick = lambda values: None if values is None else [values[i] for i in indices]  # noqa: E731
-        return Examples(pick(self.texts), pick(self.text_pairs), pick(self.labels), source or self.source)
-
-
-@dataclass(frozen=True)
-class LabelMap:
-    """Label strings in id order: id ``i`` is ``labels[i]``.
-
-    Example:
-        >>> label_map = LabelMap.from_values(["pos", "neg", "pos"])
-        >>> label_map.labels, label_map.encode(["pos"]).tolist()
-        (('neg', 'pos'), [1])
-    """
-
-    labels: tuple[str, ...]
-
-    def __post_init__(self):
-        if len(self.labels) == 0:
-            raise ValueError("A classifier needs at least one label. Received: labels=[]")
-        duplicates = sorted({label for label in self.labels if self.labels.count(label) > 1})
-        if duplicates:
-            raise ValueError(f"Labels must be unique. Received duplicates: {duplicates}")
-
-    @classmethod
-    def from_values(cls, values) -> "LabelMap":
-        """The sorted distinct labels of ``values``; integer-like labels sort numerically."""
-        distinct = {label_to_string(value) for value in values}
-        if all(_is_integer_string(label) for label in distinct):
-            return cls(tuple(sorted(distinct, key=int)))
-        return cls(tuple(sorted(distinct)))
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.labels)
-
-    def encode(self, values) -> np.ndarray:
-        """Label ids of ``values``: label names, or integer label ids in ``[0, num_classes)``.
-
-        Strings are names. Integers are ids when the names are not numbers ("neg", "pos"), as in
-        Keras. When the names are numbers ("1", "2", "3"), integers are read as names, or as ids
-        when none of them is a name; if both readings are possible and differ, a ValueError shows
-        both, because guessing would silently train on the wrong labels.
-        """
-        values = np.asarray(values)
-        if values.dtype.kind in "iub":
-            return self._encode_integers(values.astype(np.int64))
-        return self._encode_names([label_to_string(value) for value in values.tolist()])
-
-    def _encode_names(self, strings: list[str]) -> np.ndarray:
-        index = {label: i for i, label in enumerate(self.labels)}
-        unknown = sorted({label for label in strings if label not in index})
-        if unknown:
-            raise ValueError(
-                f"Received labels the model does not know: {unknown[:_MAX_ROWS_LISTED]}. "
-                f"Known labels: {list(self.labels)}. Load the model with labels=[...] covering every label."
-            )
-        return np.fromiter((index[label] for label in strings), dtype=np.int32, count=len(strings))
-
-    def _encode_integers(self, ids: np.ndarray) -> np.ndarray:
-        names = [str(value) for value in ids.tolist()]
-        numeric_names = all(_is_integer_string(label) for label in self.labels)
-        valid_ids = bool(np.all((ids >= 0) & (ids < self.num_classes)))
-        named = set(names) & set(self.labels)
-        if numeric_names and named:
-            as_names = self._encode_names(names) if named == set(names) else None
-            if as_names is None or not valid_ids or np.array_equal(as_names, ids):
-                return self._encode_names(names)  # raises for values that are not names
-            example = sorted(set(ids.tolist()))[:5]
-            raise ValueError(
-                f"Integer labels {example} are ambiguous for labels {list(self.labels)}: read as label names they are "
-                f"{[str(v) for v in example]}, read as label ids they are {self.decode(example)}. Pass strings to mean "
-                "names (y=[str(v) for v in y]), or model.label_map.decode(y) to mean ids."
-            )
-        if not valid_ids:
-            bad = sorted(set(ids[(ids < 0) | (ids >= self.num_classes)].tolist()))
-            raise ValueError(
-                f"Integer labels are label ids and must be in [0, {self.num_classes}); "
-                f"received {bad[:_MAX_ROWS_LISTED]}. Labels: {list(self.labels)}. "
-                "Pass label strings, or ids in range."
-            )
-        return ids.astype(np.int32)
-
-    def decode(self, label_ids) -> list[str]:
-        return [self.labels[int(i)] for i in label_ids]
-
-
-def label_to_string(value) -> str:
-    """One label as a string: ints as ``"3"``, integral floats (from NaN-holding columns) as ``"3"``."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    return str(value)
-
-
-def _is_integer_string(text: str) -> bool:
-    return text.lstrip("-").isdigit()
+        return Examples(pick(self.texts), pick(self.text_pairs), pick(self.labels), source or self.source, self.task)
 
 
 def read_table(path, *, encoding: str = "utf-8") -> pd.DataFrame:
@@ -280,7 +200,8 @@ def read_examples(source, config: DataConfig = DataConfig(), *, require_labels: 
     problems of a file (missing columns, empty texts, empty labels) are reported at once.
 
     Args:
-        source: path to a .csv/.tsv/.jsonl/.parquet file, or a pandas DataFrame.
+        source: path to a .csv/.tsv/.jsonl/.parquet file, a pandas DataFrame, or a Hugging Face
+            ``datasets.Dataset`` (when the ``datasets`` package is installed; it is not a dependency).
         config: which columns hold the text, the optional pair and the label.
         require_labels: False for prediction, where a label column is optional.
 
@@ -294,6 +215,11 @@ def read_examples(source, config: DataConfig = DataConfig(), *, require_labels: 
     """
     if isinstance(source, pd.DataFrame):
         table, name = source, "the DataFrame"
+    elif type(source).__module__.split(".")[0] == "datasets":  # Hugging Face datasets, without importing it
+        if not hasattr(source, "to_pandas"):
+            splits = list(source) if hasattr(source, "keys") else []
+            raise TypeError(f"Received a {type(source).__name__}; pass one split of it, e.g. dataset[{splits[0] if splits else 'train'!r}].")
+        table, name = source.to_pandas(), "the datasets.Dataset"
     else:
         table, name = read_table(source, encoding=config.encoding), str(source)
     if len(table) == 0:
@@ -314,12 +240,29 @@ def read_examples(source, config: DataConfig = DataConfig(), *, require_labels: 
         text_pairs = _text_values(
             table[config.text_pair_column], config.text_pair_column, config.max_text_chars, problems, config.on_invalid_text
         )
-    labels = None
+    labels, task = None, config.task if config.task != "auto" else SINGLE_LABEL
     if require_labels or has_labels:
-        labels = _label_values(table[config.label_column], config.label_column, problems)
+        column = table[config.label_column]
+        task = detect_task(column, config) if config.task == "auto" else config.task
+        if task == MULTI_LABEL:
+            labels = _label_set_values(column, config.label_column, config.label_separator, problems)
+        elif task == REGRESSION:
+            labels = _number_values(column, config.label_column, problems)
+        else:
+            labels = _label_values(column, config.label_column, problems)
     if problems:
         raise ValueError(f"{name} has {len(problems)} problem(s):\n- " + "\n- ".join(problems))
-    return Examples(texts, text_pairs, labels, name)
+    return Examples(texts, text_pairs, labels, name, task)
+
+
+def detect_task(column: pd.Series, config: DataConfig) -> str:
+    """Multi-label when a label cell holds a list, or the separator in a text cell; else single-label."""
+    values = column.tolist()
+    if any(isinstance(v, (list, tuple, set, np.ndarray)) for v in values):
+        return MULTI_LABEL
+    if config.label_separator and any(isinstance(v, str) and config.label_separator in v for v in values):
+        return MULTI_LABEL
+    return SINGLE_LABEL
 
 
 def _check_columns(name: str, table: pd.DataFrame, wanted: list[tuple[str, str]]) -> None:
@@ -435,11 +378,61 @@ def _label_values(column: pd.Series, column_name: str, problems: list) -> list[s
         if fractional.any():
             problems.append(
                 f"Column {column_name!r} holds fractional numbers ({_rows(fractional)}): a classifier needs class labels, "
-                "not scores. Use a column of class names or integer class ids."
+                "not scores. Use a column of class names or integer class ids, or pass --task regression to predict the number."
             )
         else:
             return [str(int(f)) if f is not None and ok else "" for f, ok in zip(as_floats, present)]
     return [label_to_string(v) if ok else "" for v, ok in zip(values, present)]
+
+
+def _label_set_values(column: pd.Series, column_name: str, separator: str, problems: list) -> list[tuple[str, ...]]:
+    values = column.tolist()
+    sets = [label_set(v, separator) for v in values]
+    missing = np.array([labels is None for labels in sets])
+    if missing.any():
+        problems.append(
+            f"{missing.sum()} empty label(s) in column {column_name!r}: {_rows(missing)}. Give each row at least one "
+            "label, or remove it."
+        )
+    # A cell without the separator that splits into known labels on another one: a mixed-up separator.
+    known = {label for labels in sets if labels and len(labels) > 1 for label in labels}
+    for other in (",", ";", "/", "|"):
+        if other == separator or not known:
+            continue
+        suspicious = np.array([
+            isinstance(v, str) and separator not in v and other in v
+            and all(part.strip() in known for part in v.split(other) if part.strip())
+            for v in values
+        ])
+        if suspicious.any():
+            problems.append(
+                f"Column {column_name!r} separates labels with {separator!r}, but {suspicious.sum()} cell(s) use "
+                f"{other!r} between known labels: {_rows(suspicious)}. Use one separator (--label-separator)."
+            )
+    return [labels or () for labels in sets]
+
+
+def _number_values(column: pd.Series, column_name: str, problems: list) -> list[float]:
+    values = column.tolist()
+    numbers = []
+    for value in values:
+        number = None
+        if _is_number(value):
+            number = float(value)
+        elif isinstance(value, str):
+            number = _as_float(value.strip())
+        numbers.append(number if number is not None and math.isfinite(number) else None)
+    missing = np.array([_is_missing(v) or (isinstance(v, str) and not v.strip()) for v in values])
+    bad = np.array([number is None for number in numbers]) & ~missing
+    if missing.any():
+        problems.append(f"{missing.sum()} empty target(s) in column {column_name!r}: {_rows(missing)}. Fill them in or remove those rows.")
+    if bad.any():
+        examples = sorted({str(v) for v, b in zip(values, bad) if b})[:5]
+        problems.append(
+            f"{bad.sum()} target(s) in column {column_name!r} are not numbers (e.g. {examples}): {_rows(bad)}. Regression "
+            "needs a number on every row; for class labels drop --task regression."
+        )
+    return [number if number is not None else float("nan") for number in numbers]
 
 
 def split_indices(labels, validation_fraction: float, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -465,7 +458,7 @@ def split_indices(labels, validation_fraction: float, *, seed: int = 0) -> tuple
 
 
 def split_examples(examples: Examples, validation_fraction: float, *, seed: int = 0) -> tuple[Examples, Examples]:
-    """Split into (train, validation), stratified by label and seeded (see ``split_indices``).
+    """Split into (train, validation), stratified by label (or label set, or target decile) and seeded.
 
     Example:
         >>> train, validation = split_examples(examples, 0.1, seed=0)
@@ -474,7 +467,7 @@ def split_examples(examples: Examples, validation_fraction: float, *, seed: int 
     """
     if examples.labels is None:
         raise ValueError("A stratified split needs labels; the examples have none.")
-    train_indices, validation_indices = split_indices(examples.labels, validation_fraction, seed=seed)
+    train_indices, validation_indices = split_indices(strata(examples.labels, examples.task), validation_fraction, seed=seed)
     return (
         examples.subset(train_indices, f"{examples.source} (train split)"),
         examples.subset(validation_indices, f"{examples.source} (validation split)"),

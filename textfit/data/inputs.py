@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from textfit.data.batches import TextBatches
+from textfit.data.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, multi_hot, regression_targets
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -50,12 +51,28 @@ def split_texts(x) -> tuple[list[str], list[str] | None, bool]:
     )
 
 
-def text_batches(x, y, sample_weight, *, tokenizer, label_map, max_length: int, batch_size: int, shuffle: bool, seed: int) -> TextBatches:
-    """Texts (or pairs) and labels (strings or ids) -> length-bucketed ``TextBatches``."""
+def encode_targets(y, label_map, task: str) -> np.ndarray:
+    """What the model trains against: label ids, 0/1 rows (multi-label) or float32 numbers (regression)."""
+    if task == MULTI_LABEL:
+        return multi_hot(y if isinstance(y, np.ndarray) and y.ndim == 2 else as_list(y), label_map)
+    if task == REGRESSION:
+        return regression_targets(as_list(y))
+    values = as_list(y)
+    if values and isinstance(values[0], (list, tuple, set)):
+        raise ValueError(
+            "Received several labels per text, but the model is single-label. Load it with task='multi_label' "
+            "(--task multi-label) to train one sigmoid per label."
+        )
+    return label_map.encode(values)
+
+
+def text_batches(x, y, sample_weight, *, tokenizer, label_map, max_length: int, batch_size: int, shuffle: bool, seed: int,
+                 task: str = SINGLE_LABEL) -> TextBatches:
+    """Texts (or pairs) and labels -> length-bucketed ``TextBatches`` (see ``encode_targets`` for the labels)."""
     if y is None:
         raise ValueError("Received texts without labels. Pass y=labels (label strings or ids).")
     texts, text_pairs, _ = split_texts(x)
-    label_ids = label_map.encode(as_list(y))
+    label_ids = encode_targets(y, label_map, task)
     if len(label_ids) != len(texts):
         raise ValueError(f"Received {len(texts)} texts but {len(label_ids)} labels; pass one label per text.")
     if sample_weight is not None and len(sample_weight) != len(texts):
@@ -97,3 +114,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exponentials = np.exp(shifted)
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Elementwise logistic function, stable for large negative logits."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return (0.5 * (1.0 + np.tanh(0.5 * logits))).astype(np.float32)

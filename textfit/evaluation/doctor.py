@@ -13,14 +13,15 @@ very small data sets.
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from textfit import atomic
 from textfit.hf import folder as hf_folder
-from textfit.data.examples import DataConfig, Examples, LabelMap, read_examples, split_examples
+from textfit.data.examples import DataConfig, Examples, read_examples, split_examples
+from textfit.data.labels import MULTI_LABEL, REGRESSION, LabelMap
 from textfit.data.tokenizer import Tokenizer
 from textfit.models import get_family
 
@@ -98,6 +99,7 @@ def diagnose(
     max_length: int | None = None,
     num_labels: int | None = None,
     report: DataReport | None = None,
+    target_name: str = "target",
 ) -> DataReport:
     """Check examples already read (``check`` reads files first). See the module docstring for the checks.
 
@@ -107,30 +109,58 @@ def diagnose(
         ['class_imbalance']
     """
     report = report or DataReport()
-    label_map = LabelMap.from_values(train_examples.labels)
-    counts = {label: int(c) for label, c in zip(*np.unique(np.asarray(train_examples.labels), return_counts=True))}
-    counts = {label: counts[label] for label in label_map.labels}
-    report.stats.update(num_train=len(train_examples), train_label_counts=counts, labels=list(label_map.labels))
+    task = train_examples.task
+    label_map = LabelMap.for_examples(train_examples.labels, task, target_name=target_name)
+    counts = _label_counts(train_examples, label_map)
+    report.stats.update(num_train=len(train_examples), task=task, train_label_counts=counts, labels=list(label_map.labels))
     if validation_examples is not None:
         report.stats["num_validation"] = len(validation_examples)
-    _check_labels(report, train_examples, validation_examples, label_map, counts, num_labels)
+    if task == REGRESSION:
+        _describe_targets(report, train_examples)
+    else:
+        _check_labels(report, train_examples, validation_examples, label_map, counts, num_labels)
     _check_duplicates(report, train_examples, validation_examples)
     if tokenizer is not None and hf_config is not None:
         _check_tokenizer(report, tokenizer, hf_config)
         positions = get_family(hf_config.get("model_type")).max_length(hf_config)
         _check_lengths(report, train_examples, tokenizer, max_length or min(128, positions), positions)
-    if len(train_examples) < SMALL_TRAIN_SET or min(counts.values()) < SMALL_CLASS:
+    rarest = min(counts.values()) if counts else len(train_examples)
+    if len(train_examples) < SMALL_TRAIN_SET or (task != REGRESSION and rarest < SMALL_CLASS):
         report.add(
             "warning", "small_data",
-            f"Small data set: {len(train_examples)} training examples, the rarest label has {min(counts.values())}. "
+            f"Small data set: {len(train_examples)} training examples" + (f", the rarest label has {rarest}" if task != REGRESSION else "") + ". "
             "Fine-tuning needs roughly 20+ examples per label to beat chance reliably; results will vary with the seed. "
             "Add examples, or train more epochs and compare seeds.",
         )
     return report
 
 
+def _label_counts(examples: Examples, label_map: LabelMap) -> dict[str, int]:
+    """Examples per label (multi-label: examples carrying it); none for regression."""
+    if examples.task == REGRESSION:
+        return {}
+    counts = dict.fromkeys(label_map.labels, 0)
+    for labels in examples.labels:
+        for label in (labels if examples.task == MULTI_LABEL else (labels,)):
+            counts[label] += 1
+    return counts
+
+
+def _describe_targets(report, examples: Examples) -> None:
+    targets = np.asarray(examples.labels, dtype=np.float64)
+    report.stats["targets"] = {
+        "mean": float(targets.mean()), "std": float(targets.std()), "min": float(targets.min()), "max": float(targets.max()),
+    }
+    if targets.std() == 0:
+        report.add(
+            "error", "constant_targets",
+            f"Every target in {examples.source} is {targets[0]:g}: there is nothing to learn. Check --label-column.",
+        )
+
+
 def _check_labels(report, train_examples, validation_examples, label_map, counts, num_labels) -> None:
-    if label_map.num_classes < 2:
+    multi_label = train_examples.task == MULTI_LABEL
+    if label_map.num_classes < 2 and not multi_label:
         report.add(
             "error", "single_class",
             f"{train_examples.source} has a single label {list(label_map.labels)}: a classifier needs at least two. "
@@ -143,23 +173,34 @@ def _check_labels(report, train_examples, validation_examples, label_map, counts
             "Drop --num-labels, or fix the label column.",
         )
     if validation_examples is not None:
-        unseen = sorted(set(validation_examples.labels) - set(label_map.labels))
+        seen_labels = [label for labels in validation_examples.labels for label in labels] if multi_label else validation_examples.labels
+        unseen = sorted(set(seen_labels) - set(label_map.labels))
         if unseen:
             report.add(
                 "error", "unseen_validation_labels",
                 f"{validation_examples.source} has labels that training never saw: {unseen}. Training labels: "
                 f"{list(label_map.labels)}. Add examples of them to the training data or drop those rows.",
             )
+    if multi_label:
+        rare = {label: count for label, count in counts.items() if count < SMALL_CLASS}
+        if rare:
+            report.add(
+                "warning", "rare_labels",
+                f"{len(rare)} label(s) have fewer than {SMALL_CLASS} training examples: {rare}. Their F1 will be noisy and "
+                "their thresholds hard to tune; add examples or merge them.",
+            )
+        return
     if label_map.num_classes >= 2:
         largest, smallest = max(counts.values()), min(counts.values())
         if largest >= IMBALANCE_RATIO * smallest:
             total = sum(counts.values())
-            weights = {i: round(total / (label_map.num_classes * counts[label]), 2) for i, label in enumerate(label_map.labels)}
+            weights = {label: round(total / (label_map.num_classes * counts[label]), 2) for label in label_map.labels}
             report.stats["suggested_class_weight"] = weights
             report.add(
                 "warning", "class_imbalance",
                 f"Labels are imbalanced: {counts} (largest/smallest = {largest / smallest:.1f}). Accuracy will flatter the "
-                f"model; watch macro-F1. To weight rare labels up, pass class_weight={weights} to fit.",
+                "model; watch macro-F1. To weight rare labels up, pass --class-weight balanced (in Python: "
+                f"class_weight='balanced', or by name: class_weight={weights}).",
             )
 
 
@@ -260,8 +301,8 @@ def check(
         return report
     validation_examples = None
     if validation_source is not None:
-        try:
-            validation_examples = read_examples(validation_source, data_config)
+        try:  # the training data decide the task; the validation file is read as the same task
+            validation_examples = read_examples(validation_source, replace(data_config, task=train_examples.task))
         except (ValueError, FileNotFoundError) as error:
             report.add("error", "unreadable_validation_data", str(error))
     elif validation_split:
@@ -275,7 +316,7 @@ def check(
             report.add("error", "unusable_model", str(error))
     return diagnose(
         train_examples, validation_examples, tokenizer=tokenizer, hf_config=hf_config,
-        max_length=max_length, num_labels=num_labels, report=report,
+        max_length=max_length, num_labels=num_labels, report=report, target_name=data_config.label_column,
     )
 
 

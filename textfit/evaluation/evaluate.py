@@ -1,4 +1,4 @@
-"""Classification metrics: accuracy, macro-F1, per-class precision/recall/F1, confusion matrix.
+"""Metrics: accuracy, macro-F1, per-class precision/recall/F1, confusion matrix; multi-label and regression in task_metrics.py.
 
 Written with numpy (a confusion matrix and three divisions) rather than scikit-learn,
 which would add scipy and ~40 MB to the base install for the same numbers.
@@ -7,6 +7,15 @@ which would add scipy and ~40 MB to the base install for the same numbers.
 import numpy as np
 
 from textfit.atomic import write_json
+from textfit.data.inputs import encode_targets, sigmoid
+from textfit.data.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL
+from textfit.evaluation.task_metrics import (
+    binary_cross_entropy,
+    format_task_metrics,
+    mean_squared_error,
+    multilabel_metrics,
+    regression_metrics,
+)
 
 
 def classification_metrics(label_ids, predicted_label_ids, labels, *, logits=None) -> dict:
@@ -77,16 +86,20 @@ def _cross_entropy_sum(logits, label_ids) -> float:
 
 
 def evaluate(model, x, y, *, batch_size: int = 64) -> dict:
-    """Predict ``x`` with ``model`` and score against labels ``y`` (strings or ids).
+    """Predict ``x`` with ``model`` and score against ``y``, with the metrics of the model's task.
 
-    The metrics are accumulated batch by batch (a confusion matrix and a loss sum): memory does
-    not grow with the number of examples.
+    Single-label (labels as strings or ids): accuracy, macro-F1, per-class scores, confusion matrix,
+    accumulated batch by batch (memory does not grow with the number of examples). Multi-label
+    (label sets): micro/macro/sample F1, per-label scores at the model's thresholds, subset
+    accuracy, Hamming loss. Regression (numbers): MAE, RMSE, R², Pearson, Spearman.
 
     Example:
         >>> metrics = textfit.evaluate(model, validation_texts, validation_labels)
         >>> round(metrics["macro_f1"], 3)
         0.874
     """
+    if model.task != SINGLE_LABEL:
+        return _evaluate_task(model, x, y, batch_size)
     label_ids = model.label_map.encode(list(y))
     matrix = np.zeros((model.num_classes, model.num_classes), dtype=np.int64)
     loss_sum = 0.0
@@ -96,13 +109,26 @@ def evaluate(model, x, y, *, batch_size: int = 64) -> dict:
     return metrics_from_confusion(matrix, model.labels, loss=loss_sum / max(1, len(label_ids)))
 
 
+def _evaluate_task(model, x, y, batch_size: int) -> dict:
+    targets = encode_targets(y, model.label_map, model.task)
+    logits = model.predict_logits(x, batch_size)
+    if model.task == MULTI_LABEL:
+        thresholds = np.array([model.thresholds[label] for label in model.labels])
+        return multilabel_metrics(targets, sigmoid(logits), model.labels, thresholds=thresholds,
+                                  loss=binary_cross_entropy(logits, targets))
+    predictions = logits[:, 0]
+    return regression_metrics(targets, predictions, loss=mean_squared_error(predictions, targets))
+
+
 def write_metrics(metrics: dict, path) -> None:
     """Write metrics as JSON, atomically."""
     write_json(path, metrics)
 
 
 def format_metrics(metrics: dict) -> str:
-    """A terminal table: accuracy, macro-F1 and per-class precision/recall/F1/support."""
+    """A terminal table: accuracy, macro-F1 and per-class precision/recall/F1/support (or the task's own)."""
+    if metrics.get("task") in (MULTI_LABEL, REGRESSION):
+        return format_task_metrics(metrics)
     width = max(12, *(len(label) for label in metrics["per_class"]))
     lines = [
         f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   examples {metrics['num_examples']}",

@@ -54,9 +54,14 @@ def _curve_plot(history: dict, name: str, title: str) -> bytes | None:
     y = np.array([row[name] for row in steps], dtype=float)
     axes.plot(x, y, color="#9ecae1", linewidth=0.8, label=f"training {name} per step")
     axes.plot(x, _smooth(y), color="#08519c", linewidth=1.8, label=f"training {name} (moving average)")
-    validation = [(row["step"], row[f"val_{name}"]) for row in epochs if f"val_{name}" in row]
+    evaluations = history.get("evaluations") or epochs  # every validation (mid-epoch ones too), else epoch ends
+    validation = [(row["step"], row[f"val_{name}"]) for row in evaluations if f"val_{name}" in row]
     if validation:
-        axes.plot(*zip(*validation), "o-", color="#d94801", linewidth=1.5, label=f"validation {name} (end of epoch)")
+        axes.plot(*zip(*validation), "o-", color="#d94801", linewidth=1.5, label=f"validation {name}")
+    best = history.get("best")
+    if best:
+        axes.axvline(best["step"], color="#238b45", linewidth=1.5, linestyle="--",
+                     label=f"best validation {best['monitor']} (step {best['step']})")
     for row in epochs[:-1]:
         axes.axvline(row["step"], color="#bbbbbb", linewidth=0.6, linestyle=":")
     axes.set(title=title, xlabel="step", ylabel=name)
@@ -78,7 +83,7 @@ def _learning_rate_plot(history: dict) -> bytes | None:
 
 
 def _confusion_plot(metrics: dict | None) -> bytes | None:
-    if not metrics:
+    if not metrics or "confusion_matrix" not in metrics:
         return None
     labels = metrics["confusion_matrix"]["labels"]
     matrix = np.array(metrics["confusion_matrix"]["matrix"])
@@ -118,7 +123,8 @@ def build_plots(history: dict, metrics: dict | None, record: dict) -> dict[str, 
     stats = (record.get("data_check") or {}).get("stats", {})
     plots = {
         "loss.png": _curve_plot(history, "loss", "Loss"),
-        "accuracy.png": _curve_plot(history, "accuracy", "Accuracy"),
+        "accuracy.png": _curve_plot(history, "accuracy", "Accuracy (multi-label: share of label decisions right)"),
+        "mae.png": _curve_plot(history, "mae", "Mean absolute error"),
         "learning_rate.png": _learning_rate_plot(history),
         "confusion_matrix.png": _confusion_plot(metrics),
         "token_lengths.png": _token_length_plot(stats),
@@ -144,20 +150,27 @@ def build_html(history: dict, metrics: dict | None, record: dict, plots: dict[st
     if timing:
         summary += [("training time (s)", timing.get("train_seconds")), ("training examples/s", timing.get("train_examples_per_second"))]
     if metrics:
-        summary = [("accuracy", _metric_cell("accuracy", metrics["accuracy"])), ("macro-F1", _metric_cell("macro_f1", metrics["macro_f1"]))] + (
-            [("loss", _metric_cell("loss", metrics["loss"]))] if "loss" in metrics else []
-        ) + summary
+        headline = [(name, _metric_cell(key, metrics[key])) for key, name in _HEADLINE_METRICS if metrics.get(key) is not None]
+        summary = headline + [("task", record.get("task", "single_label"))] + summary
+    best = history.get("best")
+    if best:
+        summary.append(("best validation", f"{best['monitor']} {best['value']:.4f} at step {best['step']} (epoch {best['epoch']})"
+                        + (", stopped early" if best.get("stopped_early") else "")
+                        + ("; the saved weights are this step's" if best.get("restored") else "; the last step's weights are saved")))
     sections.append("<h2>Summary</h2>" + _table(summary))
-    for name, title in (("loss.png", "Loss"), ("accuracy.png", "Accuracy"), ("learning_rate.png", "Learning rate")):
+    for name, title in (("loss.png", "Loss"), ("accuracy.png", "Accuracy"), ("mae.png", "Mean absolute error"),
+                        ("learning_rate.png", "Learning rate")):
         if name in plots:
             sections.append(f"<h2>{title}</h2>" + _image(plots[name], title))
-    if metrics:
+    scores = (metrics or {}).get("per_class") or (metrics or {}).get("per_label")
+    if scores:
         per_class = [
             (label, _metric_cell(f"{label}/precision", s["precision"]), _metric_cell(f"{label}/recall", s["recall"]),
              _metric_cell(f"{label}/f1", s["f1"]), s["support"])
-            for label, s in metrics["per_class"].items()
+            for label, s in scores.items()
         ]
-        sections.append("<h2>Per-class scores (validation)</h2>" + _table(per_class, ("label", "precision", "recall", "F1", "support")))
+        kind = "label" if "per_label" in metrics else "class"
+        sections.append(f"<h2>Per-{kind} scores (validation)</h2>" + _table(per_class, ("label", "precision", "recall", "F1", "support")))
         if "confusion_matrix.png" in plots:
             sections.append("<h2>Confusion matrix</h2>" + _image(plots["confusion_matrix.png"], "Confusion matrix"))
     if "token_lengths.png" in plots:
@@ -178,6 +191,14 @@ def build_html(history: dict, metrics: dict | None, record: dict, plots: dict[st
         rows = [(row["epoch"], row["step"], *(f"{row.get(k, float('nan')):.4f}" for k in keys)) for row in epochs]
         sections.append("<h2>Epochs</h2>" + _table(rows, ("epoch", "step", *keys)))
     return _PAGE.format(body="\n".join(sections))
+
+
+# (metrics.json key, name shown) for the summary, in order; a task shows the ones it has.
+_HEADLINE_METRICS = (
+    ("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("micro_f1", "micro-F1"), ("samples_f1", "sample F1"),
+    ("hamming_loss", "Hamming loss"), ("mae", "MAE"), ("rmse", "RMSE"), ("r2", "R²"), ("pearson", "Pearson"),
+    ("spearman", "Spearman"), ("loss", "loss"),
+)
 
 
 def _image(png: bytes, alt: str) -> str:

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from textfit import atomic
-from textfit.data.examples import LabelMap
+from textfit.data.labels import MULTI_LABEL, PROBLEM_TYPES, REGRESSION, SINGLE_LABEL, LabelMap, normalize_task, task_from_problem_type
 from textfit.data.tokenizer import Tokenizer
 from textfit.hf import folder as hf_folder
 from textfit.models import get_family
@@ -126,14 +126,22 @@ def import_weights(family: Family, backbone, head: ClassificationHead, tensors: 
 
 
 def export_weights(model) -> dict[str, np.ndarray]:
-    """Every weight of ``model`` under its HF name, as transformers' ``*ForSequenceClassification`` has it."""
+    """Every weight of ``model`` under its HF name, as transformers' ``*ForSequenceClassification`` has it.
+
+    A regression head's target scale is folded into its last Dense, so transformers outputs the
+    targets' units without knowing about the scale.
+    """
     family = model.family
     rows = [dataclasses.replace(row, hf_name=family.weight_prefix + row.hf_name) for row in family.weight_table(model.backbone)]
     pre_rows, logits_rows = model.head.weight_rows()
     tensors = {}
-    for row in [*rows, *pre_rows, *logits_rows]:
+    for row in [*rows, *pre_rows]:
         value = keras.ops.convert_to_numpy(row.variable).astype(np.float32)
         tensors[row.hf_name] = value.T if row.transform == TRANSPOSE else value
+    kernel, bias = model.head.folded_logits()
+    kernel_row, bias_row = logits_rows
+    tensors[kernel_row.hf_name] = kernel.T  # HF Linear stores (out, in)
+    tensors[bias_row.hf_name] = bias
     return tensors
 
 
@@ -174,7 +182,21 @@ def read_textfit_file(path: Path) -> dict:
     return hf_folder.read_json(textfit_path) if textfit_path.is_file() else {}
 
 
-def load_classifier(model_class, checkpoint_dir, *, labels=None, num_labels=None, max_length=None, dropout=None, seed=0):
+def _choose_task(task, hf_config: dict, saved_labels, labels, num_labels) -> str:
+    """The asked task; else the saved head's ``problem_type`` when that head is kept; else single-label."""
+    if task is not None:
+        return normalize_task(task, allow_auto=False)
+    keeps_saved_head = saved_labels is not None and (labels is None or tuple(map(str, labels)) == saved_labels)
+    if keeps_saved_head and num_labels in (None, len(saved_labels)):
+        saved_task = task_from_problem_type(hf_config.get("problem_type"))
+        if saved_task is not None:
+            return saved_task
+        if len(saved_labels) == 1:  # transformers reads num_labels=1 without a problem_type as regression
+            return REGRESSION
+    return SINGLE_LABEL
+
+
+def load_classifier(model_class, checkpoint_dir, *, labels=None, num_labels=None, max_length=None, dropout=None, seed=0, task=None):
     """Build ``model_class`` (``TextClassifier``) from a local HF folder; see ``TextClassifier.from_pretrained``."""
     from textfit.models.classifier import ModelConfig
 
@@ -182,9 +204,20 @@ def load_classifier(model_class, checkpoint_dir, *, labels=None, num_labels=None
     hf_config = hf_folder.read_config(path)
     family = get_family(hf_config.get("model_type"))
     saved_labels = _saved_labels(hf_config)
+    task = _choose_task(task, hf_config, saved_labels, labels, num_labels)
+    if task == REGRESSION and labels is None and num_labels is None and saved_labels is None:
+        labels = ("target",)
     label_map = _choose_labels(path, labels, num_labels, saved_labels)
+    if task == REGRESSION and label_map.num_classes != 1:
+        raise ValueError(
+            f"A regression model predicts one number; received {label_map.num_classes} labels {list(label_map.labels)}. "
+            "Pass one name (labels=['score']) or none."
+        )
+    if task != REGRESSION and label_map.num_classes < 2:
+        raise ValueError(f"A classifier needs at least two labels; received {list(label_map.labels)}.")
+    saved = read_textfit_file(path)
     limit = family.max_length(hf_config)
-    default_length = read_textfit_file(path).get("model_config", {}).get("max_length", min(128, limit))
+    default_length = saved.get("model_config", {}).get("max_length", min(128, limit))
     model_config = ModelConfig(max_length=max_length if max_length is not None else default_length, dropout=dropout)
     if model_config.max_length > limit:
         raise ValueError(
@@ -199,13 +232,18 @@ def load_classifier(model_class, checkpoint_dir, *, labels=None, num_labels=None
         hidden_dim=backbone.hidden_dim,
         initializer_range=hf_config.get("initializer_range", 0.02),
         seed=seed,
+        scaled_output=task == REGRESSION,
         name="head",
     )
     model = model_class(
-        backbone=backbone, head=head, tokenizer=tokenizer, label_map=label_map, hf_config=hf_config, model_config=model_config, seed=seed
+        backbone=backbone, head=head, tokenizer=tokenizer, label_map=label_map, hf_config=hf_config, model_config=model_config,
+        seed=seed, task=task,
     )
     model.build_variables()
-    reuse_head = saved_labels is not None and saved_labels == label_map.labels
+    saved_task = task_from_problem_type(hf_config.get("problem_type")) or (REGRESSION if saved_labels and len(saved_labels) == 1 else SINGLE_LABEL)
+    reuse_head = saved_labels is not None and saved_labels == label_map.labels and saved_task == task
+    if reuse_head and task == MULTI_LABEL and isinstance(saved.get("thresholds"), dict):
+        model.set_thresholds(saved["thresholds"])
     report = import_weights(family, backbone, head, hf_folder.read_weights(path), path, reuse_head=reuse_head)
     model._textfit_state["load_report"] = report
     if report.newly_initialized:
@@ -227,7 +265,7 @@ def classifier_config(model) -> dict:
         architectures=[model.family.architecture(model_type)],
         id2label={str(i): label for i, label in enumerate(model.labels)},
         label2id={label: i for i, label in enumerate(model.labels)},
-        problem_type="single_label_classification",
+        problem_type=PROBLEM_TYPES[model.task],
     )
     hf_config.pop("num_labels", None)
     return hf_config

@@ -14,8 +14,9 @@ import keras
 import numpy as np
 
 from textfit.data.batches import TextBatches
-from textfit.data.examples import LabelMap
-from textfit.data.inputs import is_single, is_text_input, softmax, split_texts
+from textfit.data.labels import LabelMap
+from textfit.data.inputs import encode_targets, is_single, is_text_input, sigmoid, softmax, split_texts
+from textfit.data.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from textfit.data.tokenizer import Tokenizer
 from textfit.hf import convert
 from textfit.hf.convert import LoadReport
@@ -84,7 +85,8 @@ class TextClassifier(keras.Model):
         ['pos']
     """
 
-    def __init__(self, *, backbone, head, tokenizer: Tokenizer, label_map: LabelMap, hf_config: dict, model_config: ModelConfig, seed: int = 0, **kwargs):
+    def __init__(self, *, backbone, head, tokenizer: Tokenizer, label_map: LabelMap, hf_config: dict, model_config: ModelConfig,
+                 seed: int = 0, task: str = SINGLE_LABEL, **kwargs):
         super().__init__(**kwargs)
         self.backbone = backbone
         self.head = head
@@ -97,6 +99,8 @@ class TextClassifier(keras.Model):
             "seed": seed,
             "load_report": None,
             "logits_guard": "raise",
+            "task": task,
+            "thresholds": np.full(label_map.num_classes, 0.5, dtype=np.float32),
         }
 
     # === Properties ===
@@ -139,6 +143,44 @@ class TextClassifier(keras.Model):
         return get_family(self._textfit_state["hf_config"].get("model_type"))
 
     @property
+    def task(self) -> str:
+        """"single_label", "multi_label" or "regression"."""
+        return self._textfit_state["task"]
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Multi-label: the probability at or above which each label is predicted (0.5 unless tuned)."""
+        return {label: float(t) for label, t in zip(self.labels, self._textfit_state["thresholds"])}
+
+    def set_thresholds(self, thresholds) -> None:
+        """Set per-label thresholds: a dict label -> threshold, or one value per label in label order."""
+        if isinstance(thresholds, dict):
+            unknown = sorted(set(thresholds) - set(self.labels))
+            if unknown:
+                raise ValueError(f"Thresholds for labels the model does not know: {unknown}. Labels: {list(self.labels)}.")
+            thresholds = [thresholds.get(label, 0.5) for label in self.labels]
+        values = np.asarray(thresholds, dtype=np.float32)
+        if values.shape != (self.num_classes,) or not np.all((values > 0) & (values < 1)):
+            raise ValueError(f"Expected {self.num_classes} thresholds in (0, 1), one per label. Received: {thresholds!r}")
+        self._textfit_state["thresholds"] = values
+
+    def tune_thresholds(self, x, y, batch_size: int = _PREDICT_BATCH_SIZE) -> dict[str, float]:
+        """Multi-label: set each label's threshold to the one maximising its F1 on ``(x, y)`` (validation data).
+
+        Example:
+            >>> model.tune_thresholds(validation_texts, validation_label_sets)
+            {'politics': 0.41, 'sports': 0.63}
+        """
+        from textfit.evaluation.task_metrics import tune_thresholds
+
+        if self.task != MULTI_LABEL:
+            raise ValueError(f"Thresholds are for multi-label models; this one is {self.task}.")
+        targets = encode_targets(y, self.label_map, self.task)
+        probabilities = sigmoid(self.predict_logits(x, batch_size))
+        self.set_thresholds(tune_thresholds(targets, probabilities))
+        return self.thresholds
+
+    @property
     def logits_layer(self) -> keras.layers.Dense:
         """The final Dense of the head (no activation): what the logits guard inspects."""
         return self.head.logits
@@ -164,6 +206,7 @@ class TextClassifier(keras.Model):
         max_length: int | None = None,
         dropout: float | None = None,
         seed: int = 0,
+        task: str | None = None,
     ) -> "TextClassifier":
         """Load an encoder from a local Hugging Face folder and attach a classification head.
 
@@ -181,6 +224,8 @@ class TextClassifier(keras.Model):
             max_length: tokens per example; default: the saved model's, else 128 (capped by the positions).
             dropout: dropout before the head; default: the checkpoint's.
             seed: seed of the new head and of dropout.
+            task: "single_label", "multi_label" (one sigmoid per label) or "regression" (one number);
+                default: the saved head's ``problem_type`` when it is kept, else single-label.
 
         Returns:
             A built ``TextClassifier``.
@@ -191,7 +236,8 @@ class TextClassifier(keras.Model):
             ('classifier.weight', 'classifier.bias')
         """
         return convert.load_classifier(
-            cls, checkpoint_dir, labels=labels, num_labels=num_labels, max_length=max_length, dropout=dropout, seed=seed
+            cls, checkpoint_dir, labels=labels, num_labels=num_labels, max_length=max_length, dropout=dropout, seed=seed,
+            task=task,
         )
 
     def build_variables(self) -> None:
@@ -215,9 +261,11 @@ class TextClassifier(keras.Model):
         """Configure training; with no arguments, the right defaults for fine-tuning.
 
         ``"auto"`` gives AdamW (weight decay 0.01, none on biases and LayerNorm) with linear
-        warmup over ``warmup_fraction`` of the steps then linear decay to zero,
-        ``SparseCategoricalCrossentropy(from_logits=True)`` and accuracy. Anything else is
-        passed to ``keras.Model.compile`` unchanged, so Keras optimizers, losses and metrics work.
+        warmup over ``warmup_fraction`` of the steps then linear decay to zero, and the loss and
+        metric of the task: ``SparseCategoricalCrossentropy(from_logits=True)`` and accuracy
+        (single-label), ``BinaryCrossentropy(from_logits=True)`` and per-label accuracy
+        (multi-label), mean squared error and MAE (regression; ``loss="huber"`` for Huber). Anything
+        else is passed to ``keras.Model.compile`` unchanged, so Keras optimizers, losses and metrics work.
 
         ``fit`` checks that the loss matches the logits head before its first step: a loss that
         assumes probabilities (``from_logits=False``, or a string such as
@@ -234,10 +282,10 @@ class TextClassifier(keras.Model):
         self._textfit_state["logits_guard"] = logits_guard
         if optimizer == "auto":
             optimizer = default_optimizer(learning_rate=learning_rate, weight_decay=weight_decay, warmup_fraction=warmup_fraction)
-        if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        if metrics == "auto":
-            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if loss in ("auto", "huber") or metrics == "auto":
+            default_loss, default_metrics = _task_loss_and_metrics(self.task, huber=loss == "huber")
+            loss = default_loss if loss in ("auto", "huber") else loss
+            metrics = default_metrics if metrics == "auto" else metrics
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def fit(
@@ -259,6 +307,11 @@ class TextClassifier(keras.Model):
         keep_checkpoints: int = 2,
         resume="auto",
         time_budget=None,
+        early_stopping: int | None = None,
+        monitor: str = "auto",
+        eval_every: int | None = None,
+        keep_best: bool | None = None,
+        class_weight=None,
         **kwargs,
     ):
         """Train on raw texts (or pre-tokenized inputs, or a Keras dataset) with ``keras.Model.fit``.
@@ -278,6 +331,15 @@ class TextClassifier(keras.Model):
             time_budget: seconds (or "10m", "1h30m") the run may take: after timing its first steps,
                 a run that would overrun stops early at the last step that fits, its learning-rate
                 schedule shortened to end there. An ETA is logged either way.
+            early_stopping: stop after this many validation evaluations without improvement of
+                ``monitor``, and keep the best weights. Needs validation data.
+            monitor: the validation metric judged: "macro_f1" (default for classification),
+                "accuracy", "loss" (default for regression), "micro_f1", "mae", "pearson"...
+            eval_every: also validate every this many steps (long epochs); default: epoch ends.
+            keep_best: restore the weights of the best evaluation when training ends (default: with
+                ``early_stopping``). Validation given as texts is evaluated by textfit, so the logs
+                hold ``val_macro_f1`` and the task's other metrics too.
+            class_weight: {label name or id: weight}, or "balanced" (rare labels weigh more).
             Other arguments: as in ``keras.Model.fit``.
 
         Returns:
@@ -294,7 +356,8 @@ class TextClassifier(keras.Model):
             validation_split=validation_split, validation_data=validation_data, shuffle=shuffle,
             sample_weight=sample_weight, seed=seed, watchdog=watchdog, checkpoint_dir=checkpoint_dir,
             checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, resume=resume,
-            time_budget=time_budget, **kwargs,
+            time_budget=time_budget, early_stopping=early_stopping, monitor=monitor, eval_every=eval_every,
+            keep_best=keep_best, class_weight=class_weight, **kwargs,
         )
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, **kwargs):
@@ -336,26 +399,41 @@ class TextClassifier(keras.Model):
         return logits
 
     def predict_proba(self, x, batch_size: int = _PREDICT_BATCH_SIZE):
-        """Label -> probability (softmax of the logits): a dict for one text, a list of dicts for many.
+        """Label -> probability: a dict for one text, a list of dicts for many.
+
+        Single-label: softmax over the labels (they sum to 1). Multi-label: each label's own sigmoid.
+        Regression has no probabilities; use ``predict``.
 
         Example:
             >>> model.predict_proba("a great film")
             {'neg': 0.03, 'pos': 0.97}
         """
-        probabilities = softmax(self.predict_logits(x, batch_size))
+        if self.task == REGRESSION:
+            raise ValueError("A regression model predicts numbers, not probabilities: use model.predict(texts).")
+        logits = self.predict_logits(x, batch_size)
+        probabilities = sigmoid(logits) if self.task == MULTI_LABEL else softmax(logits)
         rows = [dict(zip(self.labels, map(float, row))) for row in probabilities]
         return rows[0] if is_single(x) else rows
 
     def predict(self, x, batch_size: int = _PREDICT_BATCH_SIZE, verbose=0):
-        """Predicted label strings: one string for one text, a list for many.
+        """Predictions: one for one text, a list for many.
+
+        Single-label: the label. Multi-label: the list of labels whose probability reaches their
+        threshold (see ``thresholds``). Regression: the number, in the training targets' units.
 
         Example:
             >>> model.predict(["a great film", "dull"])
             ['pos', 'neg']
         """
-        label_ids = self.predict_logits(x, batch_size, verbose=verbose).argmax(axis=-1)
-        labels = self.label_map.decode(label_ids)
-        return labels[0] if is_single(x) else labels
+        logits = self.predict_logits(x, batch_size, verbose=verbose)
+        if self.task == REGRESSION:
+            predictions = [float(value) for value in logits[:, 0]]
+        elif self.task == MULTI_LABEL:
+            chosen = sigmoid(logits) >= self._textfit_state["thresholds"]
+            predictions = [[label for label, on in zip(self.labels, row) if on] for row in chosen]
+        else:
+            predictions = self.label_map.decode(logits.argmax(axis=-1))
+        return predictions[0] if is_single(x) else predictions
 
     # === Saving ===
     def describe(self, *, metrics: dict | None = None, configs: dict | None = None) -> dict:
@@ -365,7 +443,9 @@ class TextClassifier(keras.Model):
         return {
             "model_config": dataclasses.asdict(self.model_config),
             **(configs or {}),
+            "task": self.task,
             "labels": list(self.labels),
+            **({"thresholds": self.thresholds} if self.task == MULTI_LABEL else {}),
             "metrics": metrics,
             "backend": keras.backend.backend(),
             "versions": library_versions(),
@@ -396,3 +476,16 @@ class TextClassifier(keras.Model):
         return convert.save_classifier(
             self, output_dir, metrics=metrics, configs=configs, extra_files=extra_files, carry_over=carry_over
         )
+
+
+def _task_loss_and_metrics(task: str, *, huber: bool = False):
+    """The default loss (on logits) and progress-bar metrics of a task."""
+    if task == MULTI_LABEL:
+        # Each label is its own yes/no: sigmoid cross-entropy; accuracy counts label decisions (logit >= 0).
+        return keras.losses.BinaryCrossentropy(from_logits=True), [keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)]
+    if task == REGRESSION:
+        loss = keras.losses.Huber() if huber else keras.losses.MeanSquaredError()
+        return loss, [keras.metrics.MeanAbsoluteError(name="mae")]
+    if huber:
+        raise ValueError("loss='huber' is for regression; this model is a classifier.")
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True), [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]

@@ -13,6 +13,7 @@
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from textfit.models.family import HeadSpec, WeightRow, dense_rows, norm_rows
@@ -301,9 +302,13 @@ class ClassificationHead(keras.layers.Layer):
         hidden_dim: the encoder width.
         initializer_range: stddev of new weights (HF: normal(0, initializer_range), zero bias).
         seed: seed of the new weights and of the dropouts.
+        scaled_output: regression: outputs are ``logits * target_scale + target_shift``, two
+            non-trainable weights set from the training targets' standard deviation and mean, so the
+            Dense learns standardised targets while the model outputs the targets' own units. Export
+            folds them into the Dense (transformers then returns the same numbers).
     """
 
-    def __init__(self, spec: HeadSpec, *, num_classes, hidden_dim, initializer_range=0.02, seed=0, **kwargs):
+    def __init__(self, spec: HeadSpec, *, num_classes, hidden_dim, initializer_range=0.02, seed=0, scaled_output=False, **kwargs):
         super().__init__(**kwargs)
         if spec.pooling not in ("cls", "mean"):
             raise ValueError(f"Unsupported classifier pooling {spec.pooling!r}; textfit supports 'cls' and 'mean'.")
@@ -324,6 +329,25 @@ class ClassificationHead(keras.layers.Layer):
         self.logits = keras.layers.Dense(
             num_classes, kernel_initializer=keras.initializers.RandomNormal(stddev=initializer_range, seed=seed), name="logits"
         )
+        self.target_scale = self.target_shift = None
+        if scaled_output:
+            self.target_scale = self.add_weight(shape=(num_classes,), initializer="ones", trainable=False, name="target_scale")
+            self.target_shift = self.add_weight(shape=(num_classes,), initializer="zeros", trainable=False, name="target_shift")
+
+    def set_target_scale(self, scale, shift) -> None:
+        """Regression: the head's Dense then learns (target - shift) / scale."""
+        self.target_scale.assign(np.full(tuple(self.target_scale.shape), scale, dtype="float32"))
+        self.target_shift.assign(np.full(tuple(self.target_shift.shape), shift, dtype="float32"))
+
+    def folded_logits(self) -> tuple[np.ndarray, np.ndarray]:
+        """(kernel, bias) of the logits Dense with the target scale folded in: what transformers should compute."""
+        kernel = np.asarray(keras.ops.convert_to_numpy(self.logits.kernel), dtype=np.float32)
+        bias = np.asarray(keras.ops.convert_to_numpy(self.logits.bias), dtype=np.float32)
+        if self.target_scale is None:
+            return kernel, bias
+        scale = np.asarray(keras.ops.convert_to_numpy(self.target_scale), dtype=np.float32)
+        shift = np.asarray(keras.ops.convert_to_numpy(self.target_shift), dtype=np.float32)
+        return kernel * scale, bias * scale + shift
 
     def weight_rows(self) -> tuple[list[WeightRow], list[WeightRow]]:
         """(pre-classifier rows, logits rows), with the full HF names from the spec."""
@@ -346,4 +370,7 @@ class ClassificationHead(keras.layers.Layer):
             pooled = self.dense(self.dense_dropout(pooled, training=training))
         if self.norm is not None:
             pooled = self.norm(pooled)
-        return self.logits(self.dropout(pooled, training=training))  # (batch, num_classes)
+        logits = self.logits(self.dropout(pooled, training=training))  # (batch, num_classes)
+        if self.target_scale is not None:
+            logits = logits * self.target_scale + self.target_shift
+        return logits

@@ -5,25 +5,48 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from textfit.data.examples import DataConfig, read_examples
+from textfit.data.inputs import sigmoid, softmax
+from textfit.data.labels import MULTI_LABEL, REGRESSION
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
 
 
 def prediction_records(model, examples, batch_size: int = 64) -> list[dict]:
-    """One dict per example: text (and pair), predicted label, and a probability per label."""
-    probabilities = model.predict_proba(examples.inputs, batch_size=batch_size)
+    """One dict per example: text (and pair), then the prediction of the model's task.
+
+    Single-label: ``label`` and ``probabilities`` (softmax). Multi-label: ``labels`` (those at or
+    above their threshold) and ``probabilities`` (each label's sigmoid). Regression: ``value``.
+    """
+    logits = model.predict_logits(examples.inputs, batch_size=batch_size)
     records = []
-    for index, row in enumerate(probabilities):
+    for index, row in enumerate(prediction_fields(model, logits)):
         record = {"text": examples.texts[index]}
         if examples.text_pairs is not None:
             record["text_pair"] = examples.text_pairs[index]
-        record["label"] = max(row, key=row.get)
-        record["probabilities"] = row
-        records.append(record)
+        records.append({**record, **row})
     return records
+
+
+def prediction_fields(model, logits: np.ndarray) -> list[dict]:
+    """What a prediction says for each row of logits, by task (shared by files and the server)."""
+    if model.task == REGRESSION:
+        return [{"value": float(value)} for value in logits[:, 0]]
+    labels = list(model.labels)
+    if model.task == MULTI_LABEL:
+        thresholds = np.array([model.thresholds[label] for label in labels])
+        return [
+            {"labels": [label for label, p, t in zip(labels, row, thresholds) if p >= t],
+             "probabilities": {label: float(p) for label, p in zip(labels, row)}}
+            for row in sigmoid(logits)
+        ]
+    return [
+        {"label": labels[int(row.argmax())], "probabilities": {label: float(p) for label, p in zip(labels, row)}}
+        for row in softmax(logits)
+    ]
 
 
 def predict_file(model, input_path, output_path, data_config: DataConfig = DataConfig(), batch_size: int = 64) -> int:
@@ -52,9 +75,10 @@ def predict_file(model, input_path, output_path, data_config: DataConfig = DataC
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
+            separator = data_config.label_separator or "|"
             rows = [
-                {**{k: v for k, v in record.items() if k != "probabilities"},
-                 **{f"probability_{label}": p for label, p in record["probabilities"].items()}}
+                {**{k: separator.join(v) if k == "labels" else v for k, v in record.items() if k != "probabilities"},
+                 **{f"probability_{label}": p for label, p in record.get("probabilities", {}).items()}}
                 for record in records
             ]
             pd.DataFrame(rows).to_csv(handle, index=False)

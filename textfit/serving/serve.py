@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from textfit.data.inputs import softmax
+from textfit.serving.predict import prediction_fields
 from textfit.data.unicode import invalid_code_point
 
 logger = logging.getLogger("textfit")
@@ -204,6 +204,7 @@ def create_app(model, config: ServeConfig = ServeConfig()) -> Starlette:
     batcher = MicroBatcher(model, max_batch_size=config.max_batch_size, max_wait_ms=config.max_wait_ms)
     labels = list(model.labels)
     model_info = {
+        "task": getattr(model, "task", "single_label"),
         "labels": labels,
         "num_labels": len(labels),
         "model_type": model.hf_config.get("model_type"),
@@ -224,12 +225,7 @@ def create_app(model, config: ServeConfig = ServeConfig()) -> Starlette:
         except Exception as error:  # the model failed: say so as JSON, log the traceback, keep serving
             logger.exception("Prediction failed for a request of %d text(s)", len(inputs))
             return JSONResponse({"error": f"Prediction failed inside the model: {type(error).__name__}: {error}"}, 500)
-        probabilities = softmax(logits)
-        predictions = [
-            {"label": labels[int(row.argmax())], "probabilities": {label: float(p) for label, p in zip(labels, row)}}
-            for row in probabilities
-        ]
-        return JSONResponse({"predictions": predictions})
+        return JSONResponse({"predictions": prediction_fields(model, logits)})
 
     async def model_route(request: Request) -> JSONResponse:
         return JSONResponse(model_info)

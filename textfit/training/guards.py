@@ -92,15 +92,24 @@ def outputs_look_like_probabilities(outputs) -> bool:
     return bool(in_range and np.allclose(outputs.sum(axis=-1), 1.0, atol=1e-3))
 
 
-def _fix_for(from_logits_expected: bool) -> str:
+def _loss_class(loss) -> str:
+    """The Keras class name of a cross-entropy loss given as an object, a string or a function."""
+    if isinstance(loss, keras.losses.Loss):
+        return type(loss).__name__
+    name = loss if isinstance(loss, str) else getattr(loss, "__name__", "sparse_categorical_crossentropy")
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _fix_for(from_logits_expected: bool, loss=None, activation: str = "softmax") -> str:
+    loss_class = _loss_class(loss) if loss is not None else "SparseCategoricalCrossentropy"
     if from_logits_expected:
         return (
-            "Fix: loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True) "
+            f"Fix: loss=keras.losses.{loss_class}(from_logits=True) "
             "(TextClassifier.compile() with no loss does this)."
         )
     return (
-        "Fix: either remove the softmax from the output layer and keep from_logits=True, or use "
-        "keras.losses.SparseCategoricalCrossentropy(from_logits=False)."
+        f"Fix: either remove the {activation} from the output layer and keep from_logits=True, or use "
+        f"keras.losses.{loss_class}(from_logits=False)."
     )
 
 
@@ -123,12 +132,13 @@ def find_loss_mismatch(model, sample_inputs=None) -> str | None:
     if activation in _PROBABILITY_ACTIVATIONS and from_logits:
         return (
             f"The model's output layer {layer_name!r} applies {activation}, but the loss {described} expects raw logits: "
-            f"softmax would be applied twice and the gradients vanish, so the model barely learns. {_fix_for(False)}"
+            f"{activation} would be applied twice and the gradients vanish, so the model barely learns. "
+            f"{_fix_for(False, loss, activation)}"
         )
     if activation in _LOGIT_ACTIVATIONS and not from_logits:
         return (
             f"The model outputs raw logits (output layer {layer_name!r} has no activation), but the loss {described} "
-            f"treats them as probabilities, so training silently goes nowhere. {_fix_for(True)}"
+            f"treats them as probabilities, so training silently goes nowhere. {_fix_for(True, loss)}"
         )
     if activation is not None or sample_inputs is None:
         return None
@@ -137,23 +147,54 @@ def find_loss_mismatch(model, sample_inputs=None) -> str | None:
     if outputs_look_like_probabilities(outputs) and from_logits:
         return (
             f"On the first batch the model outputs probabilities (every row in [0, 1], summing to 1), but the loss "
-            f"{described} expects raw logits. {_fix_for(False)}"
+            f"{described} expects raw logits. {_fix_for(False, loss)}"
         )
     if not outputs_look_like_probabilities(outputs) and not from_logits:
         return (
             f"On the first batch the model outputs raw scores (range {outputs.min():.3g} to {outputs.max():.3g}, "
-            f"rows not summing to 1), but the loss {described} treats them as probabilities. {_fix_for(True)}"
+            f"rows not summing to 1), but the loss {described} treats them as probabilities. {_fix_for(True, loss)}"
         )
     return None
 
 
-def check_loss_matches_outputs(model, sample_inputs=None, *, mode: str = "raise") -> str | None:
-    """Raise (or warn, by ``mode``) if the loss does not match the model's outputs; return the finding."""
+_SINGLE_CLASS_LOSSES = {"SparseCategoricalCrossentropy", "CategoricalCrossentropy", "CategoricalFocalCrossentropy"}
+
+
+def find_target_mismatch(model, sample_targets) -> str | None:
+    """Multi-hot targets (several labels per row) against a one-class-per-row loss or a softmax output, or None."""
+    if sample_targets is None:
+        return None
+    targets = np.asarray(sample_targets)
+    if targets.ndim != 2 or targets.shape[-1] < 2 or not np.isin(targets, (0, 1)).all():
+        return None
+    if np.all(targets.sum(axis=-1) == 1):
+        return None  # one-hot rows: a single label each
+    loss = getattr(model, "loss", None)
+    loss_class = _loss_class(loss) if loss is not None and loss_from_logits(loss) is not None else None
+    if loss_class in _SINGLE_CLASS_LOSSES:
+        return (
+            f"The targets have several labels per row (multi-hot), but the loss {_describe_loss(loss)} scores one class "
+            "per row (a softmax over the labels), so the labels compete instead of being learned each on its own. Fix: "
+            "loss=keras.losses.BinaryCrossentropy(from_logits=True) on a head without activation "
+            "(TextClassifier with task='multi_label' does this)."
+        )
+    activation, layer_name = output_activation(model)
+    if activation == "softmax":
+        return (
+            f"The targets have several labels per row (multi-hot), but the output layer {layer_name!r} applies softmax, "
+            "which makes the labels' probabilities sum to 1: at most one can be predicted with confidence. Fix: no "
+            "activation on the output and loss=keras.losses.BinaryCrossentropy(from_logits=True)."
+        )
+    return None
+
+
+def check_loss_matches_outputs(model, sample_inputs=None, *, mode: str = "raise", sample_targets=None) -> str | None:
+    """Raise (or warn, by ``mode``) if the loss does not match the model's outputs or targets; return the finding."""
     if mode not in GUARD_MODES:
         raise ValueError(f"logits_guard must be one of {GUARD_MODES}. Received: logits_guard={mode!r}")
     if mode == "off":
         return None
-    problem = find_loss_mismatch(model, sample_inputs)
+    problem = find_target_mismatch(model, sample_targets) or find_loss_mismatch(model, sample_inputs)
     if problem is None:
         return None
     if mode == "raise":
@@ -170,19 +211,21 @@ class LogitsGuard(keras.callbacks.Callback):
     Args:
         sample_inputs: a batch of inputs for the dynamic check (optional).
         mode: "raise" (default), "warn" or "off".
+        sample_targets: a batch of targets: multi-hot rows are checked against the loss (optional).
 
     Example:
         >>> model.fit(x, y, callbacks=[textfit.LogitsGuard(x[:32])])
         ValueError: The model's output layer 'dense' applies softmax, but the loss ... expects raw logits ...
     """
 
-    def __init__(self, sample_inputs=None, *, mode: str = "raise"):
+    def __init__(self, sample_inputs=None, *, mode: str = "raise", sample_targets=None):
         super().__init__()
         self.sample_inputs = sample_inputs
+        self.sample_targets = sample_targets
         self.mode = mode
 
     def on_train_begin(self, logs=None):
-        check_loss_matches_outputs(self.model, self.sample_inputs, mode=self.mode)
+        check_loss_matches_outputs(self.model, self.sample_inputs, mode=self.mode, sample_targets=self.sample_targets)
 
 
 def initial_loss_finding(loss: float, num_classes: int) -> str | None:

@@ -66,7 +66,7 @@ class TrainingHistory(keras.callbacks.Callback):
         self._step += 1
         batch += self._batch_offset
         row = {"step": self._step, "epoch": self._epoch}
-        for name in ("loss", "accuracy"):
+        for name in ("loss", "accuracy", "mae"):
             if logs and name in logs:
                 mean = float(logs[name])
                 value = step_value(batch, mean, self._running.get(name, 0.0))
@@ -84,9 +84,9 @@ class TrainingHistory(keras.callbacks.Callback):
 
 
 def history_csv(history: dict) -> str:
-    """The per-step history as CSV text (step, epoch, loss, accuracy, learning_rate)."""
+    """The per-step history as CSV text (step, epoch, loss, accuracy or MAE, learning_rate)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["step", "epoch", "loss", "accuracy", "learning_rate"], extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=["step", "epoch", "loss", "accuracy", "mae", "learning_rate"], extrasaction="ignore")
     writer.writeheader()
     writer.writerows(history.get("steps", []))
     return buffer.getvalue()

@@ -31,7 +31,7 @@ _VARIABLE_GROUPS = ("model", "optimizer", "metrics")
 TORCH_GENERATOR_STATE = "torch_generator_state"
 
 
-def fingerprint(model, encoded, label_ids, *, batch_size: int, seed: int, epochs: int) -> dict:
+def fingerprint(model, encoded, targets, *, batch_size: int, seed: int, epochs: int) -> dict:
     """What must be equal for a checkpoint to continue this run: model, data and settings."""
     model_hash = hashlib.sha256(json.dumps([model.hf_config, list(model.labels), model.model_config.max_length], sort_keys=True).encode())
     # The weights the run starts from (checkpoint + seeded head), so another model with the same config differs.
@@ -41,7 +41,7 @@ def fingerprint(model, encoded, label_ids, *, batch_size: int, seed: int, epochs
     for ids in encoded.token_ids:
         data_hash.update(ids.tobytes())
         data_hash.update(b"|")
-    data_hash.update(np.asarray(label_ids, dtype=np.int64).tobytes())
+    data_hash.update(np.ascontiguousarray(targets).tobytes())
     return {
         "model": model_hash.hexdigest()[:16],
         "data": data_hash.hexdigest()[:16],
@@ -109,9 +109,15 @@ def save_checkpoint(model, checkpoint_dir, state: dict, *, keep: int) -> Path:
     for group, variables in _variables(model).items():
         for index, variable in enumerate(variables):
             tensors[f"{group}.{index:05d}"] = np.asarray(keras.ops.convert_to_numpy(variable))
-    generator = getattr(model, "_textfit_state", {}).get("dropout_generator")
+    textfit_state = getattr(model, "_textfit_state", {})
+    generator = textfit_state.get("dropout_generator")
     if generator is not None and generator.state is not None:
         tensors[TORCH_GENERATOR_STATE] = generator.state
+    monitor = textfit_state.get("validation_monitor")
+    if monitor is not None:
+        state = {**state, "validation": monitor.state()}
+        for index, value in enumerate(monitor.best_weights or []):
+            tensors[f"best.{index:05d}"] = np.asarray(value)
     state = {**state, "num_variables": {group: len(v) for group, v in _variables(model).items()}}
     target = Path(checkpoint_dir) / f"step-{state['step']:08d}"
     with atomic.atomic_directory(target) as tmp_dir:
@@ -120,6 +126,18 @@ def save_checkpoint(model, checkpoint_dir, state: dict, *, keep: int) -> Path:
     for old in list_checkpoints(checkpoint_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def remove_checkpoints(checkpoint_dir) -> None:
+    """Delete every checkpoint (and debris) in ``checkpoint_dir``, and the folder if that leaves it empty."""
+    folder = Path(checkpoint_dir)
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if _STEP_DIR.match(path.name.lstrip(".").split(".")[0]) or path.name.startswith(".step-"):
+            shutil.rmtree(path, ignore_errors=True)
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def load_checkpoint(path) -> tuple[dict, dict]:
@@ -245,11 +263,13 @@ class ResumePoint:
     history: dict
     metric_values: list
     dropout_generator_state: np.ndarray | None = None
+    validation_state: dict | None = None
+    best_weights: list | None = None
 
 
 def run_fingerprint(model, train_data, *, seed: int, epochs: int) -> dict:
     """The fingerprint of a run about to start (call it before restoring anything)."""
-    result = fingerprint(model, train_data.encoded, train_data.label_ids, batch_size=train_data.batch_size, seed=seed, epochs=epochs)
+    result = fingerprint(model, train_data.encoded, train_data.targets, batch_size=train_data.batch_size, seed=seed, epochs=epochs)
     # The name ("adam_w_1"...) depends on how many optimizers the process made; the rest is the setting.
     settings = {k: v for k, v in model.optimizer.get_config().items() if k != "name"}
     optimizer_config = json.dumps(settings, sort_keys=True, default=str)
@@ -279,9 +299,12 @@ def prepare(model, train_data, checkpoint_dir, *, mode, expected: dict) -> Resum
         "Resuming from %s: epoch %d, %d of %d batches done.", found[-1], state["epoch"] + 1, state["batches_done"], len(train_data)
     )
     metric_values = [tensors[f"metrics.{i:05d}"] for i in range(state["num_variables"]["metrics"])]
+    best_weights = [tensors[f"best.{i:05d}"] for i in range(len(model.weights)) if f"best.{i:05d}" in tensors] or None
+    if best_weights is not None:
+        best_weights = [value.reshape(tuple(variable.shape)) for value, variable in zip(best_weights, model.weights)]
     return ResumePoint(
         found[-1], state["epoch"], state["batches_done"], state.get("schedule"), state.get("history", {}), metric_values,
-        tensors.get(TORCH_GENERATOR_STATE),
+        tensors.get(TORCH_GENERATOR_STATE), state.get("validation"), best_weights,
     )
 
 

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from textfit import atomic
 from textfit.hf import folder as hf_folder
-from textfit.data.examples import DataConfig, LabelMap, read_examples, split_examples
+from textfit.data.examples import DataConfig, read_examples, split_examples
+from textfit.data.labels import MULTI_LABEL, REGRESSION, LabelMap
 from textfit.evaluation.doctor import DataReport, diagnose
 from textfit.evaluation.evaluate import evaluate
 from textfit.models.classifier import ModelConfig, TextClassifier
+from textfit.training.resume import remove_checkpoints
 from textfit.evaluation.report import report_files
 from textfit.training.timing import parse_duration
 from textfit.data.tokenizer import Tokenizer
@@ -37,6 +39,15 @@ class TrainConfig:
         keep_checkpoints: how many of the newest checkpoints are kept.
         time_budget: e.g. "10m": if the timed first steps say the run would overrun, it stops at the
             last step that fits, with the learning-rate schedule shortened to end there.
+        loss: "auto" (the task's), "mse" or "huber" (regression).
+        class_weight: "balanced" or "label=weight,label=weight" (single-label).
+        early_stopping_patience: stop after this many validations without improvement of ``monitor``.
+        monitor: the validation metric of the best model ("auto": macro-F1, or loss for regression).
+        eval_every: also validate every this many steps.
+        keep_best: save the best validation's weights rather than the last step's.
+        tune_thresholds: multi-label: tune per-label thresholds on the validation data (the
+            validation metrics are then measured at the tuned thresholds, so they are optimistic).
+        keep_training_checkpoints: keep the checkpoints once the model is saved.
 
     Example:
         >>> TrainConfig(epochs=2, learning_rate=1e-4)
@@ -58,6 +69,32 @@ class TrainConfig:
     time_budget: str | None = field(
         default=None, metadata={"help": "Time the training may take, e.g. 10m or 1h30m; it stops early to fit (default: none)."}
     )
+    loss: str = field(
+        default="auto", metadata={"help": "Loss: auto (the task's: cross-entropy, or MSE for regression) or huber (regression).",
+                                  "choices": ("auto", "mse", "huber")}
+    )
+    class_weight: str | None = field(
+        default=None, metadata={"help": "balanced (rare labels weigh more), or label=weight pairs: spam=3,ham=1 (single-label)."}
+    )
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "Stop after this many validations without improvement of --monitor (default: never)."}
+    )
+    monitor: str = field(
+        default="auto", metadata={"help": "Validation metric for the best model and early stopping: macro_f1, accuracy, loss, "
+                                          "mae... (auto: macro_f1 for classification, loss for regression)."}
+    )
+    eval_every: int | None = field(
+        default=None, metadata={"help": "Also validate every N steps, for long epochs (default: at each epoch end)."}
+    )
+    keep_best: bool = field(
+        default=True, metadata={"help": "Save the weights of the best validation (by --monitor), not the last step's."}
+    )
+    tune_thresholds: bool = field(
+        default=False, metadata={"help": "Multi-label: tune each label's threshold for F1 on the validation data."}
+    )
+    keep_training_checkpoints: bool = field(
+        default=False, metadata={"help": "Keep the training checkpoints once the model is saved (default: delete them)."}
+    )
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -78,6 +115,14 @@ class TrainConfig:
             parse_duration(self.time_budget)
         if not 0.0 <= self.validation_split < 1.0:
             raise ValueError(f"validation_split must be in [0, 1). Received: validation_split={self.validation_split}")
+        for name in ("early_stopping_patience", "eval_every"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
+        if self.loss not in ("auto", "mse", "huber"):
+            raise ValueError(f"loss must be auto, mse or huber. Received: loss={self.loss!r}")
+        if self.class_weight is not None:
+            parse_class_weight(self.class_weight)
 
 
 @dataclass(frozen=True)
@@ -90,13 +135,39 @@ class TrainResult:
     history: dict
     train_seconds: float
     train_examples_per_second: float
+    best: dict | None = None  # where the best validation was: monitor, value, step, epoch, restored, stopped_early
+
+
+def parse_class_weight(value) -> str | dict[str, float]:
+    """"balanced", or "spam=3,ham=1" -> {"spam": 3.0, "ham": 1.0}."""
+    if value == "balanced":
+        return value
+    weights = {}
+    for part in str(value).split(","):
+        label, separator, weight = part.rpartition("=")
+        try:
+            number = float(weight)
+        except ValueError:
+            number = None
+        if not separator or not label.strip() or number is None or number < 0:
+            raise ValueError(
+                f"class_weight must be 'balanced' or label=weight pairs such as spam=3,ham=1. Received: class_weight={value!r}"
+            )
+        weights[label.strip()] = number
+    return weights
 
 
 def prepare_examples(train_source, validation_source, data_config: DataConfig, train_config: TrainConfig):
     """Read training (and validation) examples; split off validation when no file is given."""
     train_examples = read_examples(train_source, data_config)
+    if data_config.task == "auto" and train_examples.task == MULTI_LABEL:
+        logger.info(
+            "Multi-label data: label cells hold several labels (JSON lists, or %r-separated); training one sigmoid per "
+            "label. Pass --task single-label if %r is part of your labels.", data_config.label_separator, data_config.label_separator,
+        )
     if validation_source is not None:
-        validation_examples = read_examples(validation_source, data_config)
+        # The training data decide the task; the validation file is read as the same one.
+        validation_examples = read_examples(validation_source, dataclasses.replace(data_config, task=train_examples.task))
     elif train_config.validation_split > 0:
         train_examples, validation_examples = split_examples(train_examples, train_config.validation_split, seed=train_config.seed)
     else:
@@ -104,12 +175,12 @@ def prepare_examples(train_source, validation_source, data_config: DataConfig, t
     return train_examples, validation_examples
 
 
-def check_data(model_dir, train_examples, validation_examples, model_config: ModelConfig) -> DataReport:
+def check_data(model_dir, train_examples, validation_examples, model_config: ModelConfig, target_name: str = "target") -> DataReport:
     """Run the data doctor; raise one ValueError listing every error, log each warning once."""
     path = hf_folder.check_checkpoint_dir(model_dir)
     report = diagnose(
         train_examples, validation_examples, tokenizer=Tokenizer.from_dir(path), hf_config=hf_folder.read_config(path),
-        max_length=model_config.max_length, num_labels=model_config.num_labels,
+        max_length=model_config.max_length, num_labels=model_config.num_labels, target_name=target_name,
     )
     if report.errors:
         raise ValueError("The data check found errors:\n- " + "\n- ".join(f.message for f in report.errors))
@@ -154,17 +225,21 @@ def train(
     """
     output_dir = atomic.check_output_dir(output_dir)
     train_examples, validation_examples = prepare_examples(train_source, validation_source, data_config, train_config)
-    data_report = check_data(model_dir, train_examples, validation_examples, model_config)
+    data_report = check_data(model_dir, train_examples, validation_examples, model_config, target_name=data_config.label_column)
+    task = train_examples.task
     label_map = LabelMap(tuple(data_report.stats["labels"]))
     logger.info(
-        "%d training examples, %s validation examples, labels %s",
-        len(train_examples), len(validation_examples) if validation_examples else "no", list(label_map.labels),
+        "%d training examples, %s validation examples, %s %s",
+        len(train_examples), len(validation_examples) if validation_examples else "no",
+        "target" if task == REGRESSION else "labels", list(label_map.labels),
     )
     model = TextClassifier.from_pretrained(
-        model_dir, labels=label_map.labels, max_length=model_config.max_length, dropout=model_config.dropout, seed=train_config.seed
+        model_dir, labels=label_map.labels, max_length=model_config.max_length, dropout=model_config.dropout,
+        seed=train_config.seed, task=task,
     )
     model.compile(
-        learning_rate=train_config.learning_rate, weight_decay=train_config.weight_decay, warmup_fraction=train_config.warmup_fraction
+        loss="huber" if train_config.loss == "huber" else "auto",
+        learning_rate=train_config.learning_rate, weight_decay=train_config.weight_decay, warmup_fraction=train_config.warmup_fraction,
     )
     validation_data = None
     if validation_examples is not None:
@@ -186,29 +261,56 @@ def train(
         keep_checkpoints=train_config.keep_checkpoints,
         resume=resume,
         time_budget=train_config.time_budget,
+        early_stopping=train_config.early_stopping_patience,
+        monitor=train_config.monitor,
+        eval_every=train_config.eval_every,
+        keep_best=train_config.keep_best and validation_examples is not None,
+        class_weight=None if train_config.class_weight is None else parse_class_weight(train_config.class_weight),
     )
     train_seconds = time.perf_counter() - started
     metrics = None
     if validation_examples is not None:
+        if task == MULTI_LABEL and train_config.tune_thresholds:
+            thresholds = model.tune_thresholds(validation_examples.inputs, validation_examples.labels)
+            logger.info("Tuned thresholds on the validation data: %s", {k: round(v, 3) for k, v in thresholds.items()})
         metrics = evaluate(model, validation_examples.inputs, validation_examples.labels)
-    resumed_from_step = model.training_history["resumed_from_step"]
-    if resumed_from_step:
-        # Only the steps after the resume ran in this process.
-        steps_run = len(model.training_history["steps"]) - resumed_from_step
-        examples_per_second = min(len(train_examples) * train_config.epochs, steps_run * train_config.batch_size) / train_seconds
-    else:
-        examples_per_second = len(train_examples) * train_config.epochs / train_seconds
+    training_history = model.training_history
+    monitor = model._textfit_state.get("validation_monitor")
+    if monitor is not None and monitor.best() is not None:
+        training_history["best"] = {**monitor.best(), "restored": train_config.keep_best, "stopped_early": monitor.stopped_early}
+        training_history["evaluations"] = [{"step": e["step"], "epoch": e["epoch"], **e["logs"]} for e in monitor.evaluations]
+    steps_run = len(training_history["steps"]) - training_history["resumed_from_step"]  # in this process
+    examples_trained = _examples_in(steps_run, len(train_examples), train_config.batch_size)
+    examples_per_second = examples_trained / train_seconds
     configs = {
         "data_config": dataclasses.asdict(data_config),
         "train_config": dataclasses.asdict(train_config),
         "history": {name: [float(v) for v in values] for name, values in history.history.items()},
-        "timing": {"train_seconds": round(train_seconds, 2), "train_examples_per_second": round(examples_per_second, 2)},
+        "timing": {
+            "train_seconds": round(train_seconds, 2), "train_examples_per_second": round(examples_per_second, 2),
+            "steps_run": steps_run, "examples_trained": examples_trained,
+        },
         "num_train_examples": len(train_examples),
         "num_validation_examples": len(validation_examples) if validation_examples else 0,
         "data_check": data_report.to_dict(),
     }
-    report = report_files(model.training_history, metrics, model.describe(metrics=metrics, configs=configs))
+    if training_history.get("best"):
+        configs["best"] = training_history["best"]
+    report = report_files(training_history, metrics, model.describe(metrics=metrics, configs=configs))
     saved_dir = model.save_pretrained(
-        output_dir, metrics=metrics, configs=configs, extra_files=report, carry_over=(CHECKPOINTS_DIR,) if inside_output else ()
+        output_dir, metrics=metrics, configs=configs, extra_files=report,
+        carry_over=(CHECKPOINTS_DIR,) if inside_output and train_config.keep_training_checkpoints else (),
     )
-    return TrainResult(model, saved_dir, metrics, configs["history"], train_seconds, examples_per_second)
+    if not train_config.keep_training_checkpoints:
+        # Saved: the checkpoints were only for resuming (a MiniLM one is ~3x the model). Outside the model
+        # folder only ours go; inside, the old folder left with the previous version.
+        if not inside_output:
+            remove_checkpoints(checkpoint_dir)
+    return TrainResult(model, saved_dir, metrics, configs["history"], train_seconds, examples_per_second, configs.get("best"))
+
+
+def _examples_in(steps: int, num_examples: int, batch_size: int) -> int:
+    """Examples trained in ``steps`` steps: whole epochs count every example, a partial one its full batches."""
+    steps_per_epoch = -(-num_examples // batch_size)
+    full_epochs, partial_steps = divmod(steps, steps_per_epoch)
+    return full_epochs * num_examples + min(partial_steps * batch_size, num_examples)
