@@ -150,3 +150,20 @@ def test_split_examples_is_stratified_seeded_and_disjoint():
     assert split_examples(examples, 0.1, seed=2)[1].texts != validation.texts
     with pytest.raises(ValueError, match=r"validation_split must be in \(0, 1\)"):
         split_examples(examples, 1.5)
+
+
+def test_genuinely_long_texts_are_data_and_an_unclosed_quote_is_not(tmp_path):
+    from textfit import check
+
+    email = "From: a@b.c\nSubject: hello, world\n\n" + "Dear team, the results are attached.\n" * 8000 + "Best, A"
+    rows = [("good film", "pos"), ("bad film", "neg"), (email, "neg")] * 10
+    path = tmp_path / "mails.csv"
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(path, index=False)
+    examples = read_examples(path)
+    assert len(examples.texts[2]) == 100_000  # 300 kB read, cut to max_text_chars
+    report = check(path, validation_split=0.0)
+    assert "long_texts" in [finding.code for finding in report.warnings] and report.ok
+    # Two lines that happen to look like rows are a text; three or more are rows swallowed by a quote.
+    two = pd.DataFrame([("a,pos\nb,neg\nthe rest", "pos"), ("x", "neg")], columns=["text", "label"])
+    two.to_csv(tmp_path / "two.csv", index=False)
+    assert read_examples(tmp_path / "two.csv").texts[0].startswith("a,pos")

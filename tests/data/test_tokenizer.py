@@ -68,3 +68,45 @@ def test_cased_vocabulary_matches_auto_tokenizer(tmp_path):
     theirs = transformers.AutoTokenizer.from_pretrained(folder)(texts)["input_ids"]
     assert [ids.tolist() for ids in ours.token_ids] == theirs
     assert ours.token_ids[0].tolist() != ours.token_ids[1].tolist()  # case is kept
+
+
+def _words(tokenizer, ids):
+    return tokenizer._tokenizer.decode(list(ids), skip_special_tokens=False).split()
+
+
+LONG = " ".join(["the film was great fun"] * 6 + ["and the plot was dull"] * 6)  # 60 words, one token each
+
+
+def test_head_tail_and_head_plus_tail_keep_the_hand_computed_tokens(tiny_checkpoint_dir):
+    tokenizer = Tokenizer.from_dir(tiny_checkpoint_dir)
+    words = LONG.split()
+    head = tokenizer.encode([LONG], max_length=22, truncation="head").token_ids[0]
+    tail = tokenizer.encode([LONG], max_length=22, truncation="tail").token_ids[0]
+    both = tokenizer.encode([LONG], max_length=22, truncation="head+tail").token_ids[0]
+    assert _words(tokenizer, head) == ["[CLS]", *words[:20], "[SEP]"]
+    assert _words(tokenizer, tail) == ["[CLS]", *words[-20:], "[SEP]"]
+    assert _words(tokenizer, both) == ["[CLS]", *words[:5], *words[-15:], "[SEP]"]  # a quarter of the 20 from the start
+    short = tokenizer.encode(["great fun"], max_length=22, truncation="head+tail").token_ids[0]
+    assert _words(tokenizer, short) == ["[CLS]", "great", "fun", "[SEP]"]
+
+
+def test_chunks_are_overlapping_windows_of_the_text(tiny_checkpoint_dir):
+    tokenizer = Tokenizer.from_dir(tiny_checkpoint_dir)
+    words = LONG.split()
+    encoded = tokenizer.encode([LONG, "great fun"], max_length=22, truncation="chunks", chunk_overlap=5, max_chunks=3)
+    assert encoded.example_index.tolist() == [0, 0, 0, 1]
+    assert _words(tokenizer, encoded.token_ids[0]) == ["[CLS]", *words[0:20], "[SEP]"]
+    assert _words(tokenizer, encoded.token_ids[1]) == ["[CLS]", *words[15:35], "[SEP]"]  # 5 tokens shared
+    assert _words(tokenizer, encoded.token_ids[2]) == ["[CLS]", *words[30:50], "[SEP]"]  # at most 3 windows
+    assert encoded.num_examples == 2
+
+
+def test_very_long_texts_are_cut_before_tokenizing(tiny_checkpoint_dir):
+    from textfit.data.tokenizer import char_bound
+
+    tokenizer = Tokenizer.from_dir(tiny_checkpoint_dir)
+    huge = "great " * 200_000  # 1.2 MB
+    for truncation in ("head", "tail", "head+tail"):
+        ids = tokenizer.encode([huge], max_length=16, truncation=truncation).token_ids[0]
+        assert len(ids) == 16
+    assert char_bound(16) == 4096 and char_bound(512) == 16_384

@@ -315,3 +315,54 @@ def test_same_seed_gives_same_weights(tiny_checkpoint_dir, toy_data):
         return model.predict_logits(toy_data[0])
 
     np.testing.assert_allclose(trained_logits(), trained_logits(), atol=1e-6)
+
+
+def test_chunked_predictions_pool_the_windows_and_keep_input_order(tiny_checkpoint_dir):
+    from textfit.models.classifier import pool_windows
+
+    texts = ["the film was great fun and very good " * (i % 4 + 1) for i in range(9)]
+    model = TextClassifier.from_pretrained(tiny_checkpoint_dir, labels=["neg", "pos"], max_length=12, truncation="chunks")
+    encoded = model.encode_texts(texts)
+    windows = model.predict_logits([text for text in texts])  # pooled per text
+    window_logits = np.concatenate([
+        model.predict_on_batch({k: v[None] for k, v in _single(model, encoded, row).items()}) for row in range(len(encoded))
+    ])
+    np.testing.assert_allclose(windows, pool_windows(window_logits, encoded.example_index, len(texts), "mean"), atol=1e-5)
+    order = np.random.default_rng(0).permutation(len(texts))
+    np.testing.assert_allclose(model.predict_logits([texts[i] for i in order]), windows[order], atol=1e-5)
+    np.testing.assert_allclose(pool_windows(np.array([[1.0, 0.0], [3.0, -2.0], [5.0, 5.0]]), np.array([0, 0, 1]), 2, "max"),
+                               [[3.0, 0.0], [5.0, 5.0]])
+
+
+def _single(model, encoded, row):
+    return {"token_ids": encoded.token_ids[row], "segment_ids": encoded.segment_ids[row],
+            "padding_mask": np.ones_like(encoded.token_ids[row])}
+
+
+def test_fit_settles_auto_truncation_on_the_training_texts(tiny_checkpoint_dir, toy_data, caplog):
+    texts, labels = toy_data
+    model = TextClassifier.from_pretrained(tiny_checkpoint_dir, labels=["neg", "pos"], max_length=8)
+    assert model.model_config.truncation == "auto"
+    with caplog.at_level("INFO", logger="textfit"):
+        model.fit([text + " and it was a very long film indeed" for text in texts], labels, epochs=1, verbose=0)
+    assert model.model_config.truncation == "head+tail" and "truncation head+tail" in caplog.text
+    short = TextClassifier.from_pretrained(tiny_checkpoint_dir, labels=["neg", "pos"], max_length=32)
+    short.fit(texts, labels, epochs=1, verbose=0)
+    assert short.model_config.truncation == "head"
+
+
+def test_chunks_train_on_every_window_with_the_texts_label(tiny_checkpoint_dir, tmp_path):
+    texts = ["great fun " * 12, "dull plot " * 12]
+    model = TextClassifier.from_pretrained(tiny_checkpoint_dir, labels=["neg", "pos"], max_length=8, truncation="chunks",
+                                           dropout=0.0, chunk_pooling="max")
+    from textfit.training.fit import as_dataset
+
+    batches = as_dataset(model, texts, ["pos", "neg"], None, 4, shuffle=False, seed=0)
+    assert len(batches.targets) == len(batches.encoded) > 2
+    assert batches.targets[batches.encoded.example_index == 0].tolist() == [1] * int((batches.encoded.example_index == 0).sum())
+    model.compile(learning_rate=1e-3, warmup_fraction=0.0)
+    model.fit(texts, ["pos", "neg"], epochs=20, batch_size=4, verbose=0)
+    assert model.predict(texts) == ["pos", "neg"]
+    reloaded = TextClassifier.from_pretrained(model.save_pretrained(tmp_path / "saved"))
+    assert reloaded.model_config.truncation == "chunks" and reloaded.model_config.chunk_pooling == "max"
+    np.testing.assert_allclose(reloaded.predict_logits(texts), model.predict_logits(texts), atol=1e-5)

@@ -29,8 +29,10 @@ class DataConfig:
         text_pair_column: optional column holding a second text (sentence pairs).
         label_column: column holding the label (string or integer).
         encoding: text encoding of CSV/TSV/JSONL files.
-        max_text_chars: longest text accepted. The model reads only the first ``max_length``
-            tokens; a far longer cell usually means an unclosed quote swallowed many rows.
+        max_text_chars: texts are cut to this many characters when read: the model reads at most
+            ``max_length`` tokens (or windows of them), so a 300 kB e-mail is kept whole only as far
+            as it could matter. A cell holding lines that parse as rows of its own CSV/TSV file is
+            reported as an unclosed quote, whatever its length.
         task: "auto", "single_label", "multi_label" or "regression" (dashes allowed). Auto reads
             label cells holding lists, or ``label_separator``, as multi-label; regression is never guessed.
         label_separator: what separates several labels in one CSV/TSV cell ("sports|politics").
@@ -51,7 +53,7 @@ class DataConfig:
     label_column: str = field(default="label", metadata={"help": "Column holding the label (string or integer)."})
     encoding: str = field(default="utf-8", metadata={"help": "Text encoding of CSV/TSV/JSONL files, e.g. latin-1."})
     max_text_chars: int = field(
-        default=100_000, metadata={"help": "Longest text accepted, in characters (a longer one is usually a broken file)."}
+        default=100_000, metadata={"help": "Texts are cut to this many characters when read (the model reads far fewer)."}
     )
     task: str = field(
         default="auto",
@@ -234,11 +236,14 @@ def read_examples(source, config: DataConfig = DataConfig(), *, require_labels: 
     _check_columns(name, table, wanted)
 
     problems = []
-    texts = _text_values(table[config.text_column], config.text_column, config.max_text_chars, problems, config.on_invalid_text)
+    shape = _row_shape(source, table, config.label_column if has_labels else None)
+    texts = _text_values(
+        table[config.text_column], config.text_column, config.max_text_chars, problems, config.on_invalid_text, shape
+    )
     text_pairs = None
     if config.text_pair_column is not None:
         text_pairs = _text_values(
-            table[config.text_pair_column], config.text_pair_column, config.max_text_chars, problems, config.on_invalid_text
+            table[config.text_pair_column], config.text_pair_column, config.max_text_chars, problems, config.on_invalid_text, shape
         )
     labels, task = None, config.task if config.task != "auto" else SINGLE_LABEL
     if require_labels or has_labels:
@@ -253,6 +258,21 @@ def read_examples(source, config: DataConfig = DataConfig(), *, require_labels: 
     if problems:
         raise ValueError(f"{name} has {len(problems)} problem(s):\n- " + "\n- ".join(problems))
     return Examples(texts, text_pairs, labels, name, task)
+
+
+def _row_shape(source, table: pd.DataFrame, label_column: str | None) -> "RowShape | None":
+    """The row shape of a CSV/TSV file (to recognise rows swallowed by an unclosed quote); None for other sources."""
+    if isinstance(source, pd.DataFrame) or not isinstance(source, (str, Path)):
+        return None
+    suffix = Path(source).suffix.lower()
+    if suffix not in (".csv", ".tsv"):
+        return None
+    columns = [str(column) for column in table.columns]
+    label_index = columns.index(label_column) if label_column in columns else None
+    known = frozenset()
+    if label_index is not None:
+        known = frozenset(str(v).strip() for v in table[label_column].tolist() if isinstance(v, str) and "\n" not in v)
+    return RowShape("\t" if suffix == ".tsv" else ",", len(columns), label_index, known)
 
 
 def detect_task(column: pd.Series, config: DataConfig) -> str:
@@ -308,7 +328,8 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _text_values(column: pd.Series, column_name: str, max_chars: int, problems: list, on_invalid: str = "error") -> list[str]:
+def _text_values(column: pd.Series, column_name: str, max_chars: int, problems: list, on_invalid: str = "error",
+                 row_shape: "RowShape | None" = None) -> list[str]:
     values = column.tolist()
     invalid = np.array([isinstance(v, str) and invalid_code_point(v) is not None for v in values])
     if invalid.any() and on_invalid == "replace":
@@ -322,7 +343,6 @@ def _text_values(column: pd.Series, column_name: str, max_chars: int, problems: 
         )
     missing = np.array([_is_missing(v) or (isinstance(v, str) and not v.strip()) for v in values])
     not_text = np.array([not _is_missing(v) and not isinstance(v, str) for v in values])
-    too_long = np.array([isinstance(v, str) and len(v) > max_chars for v in values])
     if missing.any():
         problems.append(
             f"{missing.sum()} empty text(s) in column {column_name!r}: {_rows(missing)}. Remove those rows or fill them in."
@@ -333,14 +353,46 @@ def _text_values(column: pd.Series, column_name: str, max_chars: int, problems: 
             f"{not_text.sum()} value(s) in column {column_name!r} are not text ({', '.join(kinds)}): {_rows(not_text)}. "
             "Store the column as strings."
         )
-    if too_long.any():
-        longest = max(len(v) for v, bad in zip(values, too_long) if bad)
-        problems.append(
-            f"{too_long.sum()} text(s) in column {column_name!r} are longer than {max_chars:,} characters (longest "
-            f"{longest:,}): {_rows(too_long)}. The model reads only the first max_length tokens; a cell this long usually "
-            "means an unclosed quote swallowed many rows. Fix the file, or pass --max-text-chars to accept them."
-        )
-    return values
+    if row_shape is not None:
+        swallowed = [(i, row_shape.rows_inside(v)) for i, v in enumerate(values) if isinstance(v, str) and v.count("\n") >= 2]
+        swallowed = [(i, lines) for i, lines in swallowed if len(lines) >= SWALLOWED_ROWS]
+        if swallowed:
+            index, lines = swallowed[0]
+            problems.append(
+                f"{len(swallowed)} cell(s) in column {column_name!r} hold lines that look like rows of this file (data row "
+                f"{index + 1} holds {len(lines)}, e.g. {lines[0][:80]!r}): an unclosed quote probably swallowed the rows "
+                f"after it ({_rows(np.isin(np.arange(len(values)), [i for i, _ in swallowed]))}). Fix the quoting of that "
+                "row; texts that really contain such lines can be kept by quoting every field."
+            )
+    # A long text is data (an e-mail with its attachment, a report): the tokenizer reads a bounded part of it.
+    # Beyond max_text_chars it is cut here, so holding it costs nothing either.
+    return [v[:max_chars] if isinstance(v, str) and len(v) > max_chars else v for v in values]
+
+
+# A cell holding this many lines that parse as rows of its own file is an unclosed quote, not a text.
+SWALLOWED_ROWS = 3
+
+
+@dataclass(frozen=True)
+class RowShape:
+    """What a row of a CSV/TSV file looks like: its delimiter, column count, and the known values of its label column."""
+
+    delimiter: str
+    num_columns: int
+    label_index: int | None
+    known_labels: frozenset
+
+    def rows_inside(self, cell: str) -> list[str]:
+        """The lines of ``cell`` that would parse as rows of the file (same field count, a known label)."""
+        rows = []
+        for line in cell.split("\n"):
+            fields = line.split(self.delimiter)
+            if len(fields) != self.num_columns:
+                continue
+            if self.label_index is not None and fields[self.label_index].strip().strip('"') not in self.known_labels:
+                continue
+            rows.append(line)
+        return rows
 
 
 def _is_number(value) -> bool:

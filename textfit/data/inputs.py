@@ -66,9 +66,13 @@ def encode_targets(y, label_map, task: str) -> np.ndarray:
     return label_map.encode(values)
 
 
-def text_batches(x, y, sample_weight, *, tokenizer, label_map, max_length: int, batch_size: int, shuffle: bool, seed: int,
-                 task: str = SINGLE_LABEL) -> TextBatches:
-    """Texts (or pairs) and labels -> length-bucketed ``TextBatches`` (see ``encode_targets`` for the labels)."""
+def text_batches(x, y, sample_weight, *, encode, label_map, batch_size: int, shuffle: bool, seed: int,
+                 task: str = SINGLE_LABEL, pad_token_id: int = 0) -> TextBatches:
+    """Texts (or pairs) and labels -> length-bucketed ``TextBatches`` (see ``encode_targets`` for the labels).
+
+    ``encode(texts, text_pairs)`` tokenizes as the model reads; each window of a text cut into
+    chunks becomes a training row carrying the text's label and weight.
+    """
     if y is None:
         raise ValueError("Received texts without labels. Pass y=labels (label strings or ids).")
     texts, text_pairs, _ = split_texts(x)
@@ -77,10 +81,14 @@ def text_batches(x, y, sample_weight, *, tokenizer, label_map, max_length: int, 
         raise ValueError(f"Received {len(texts)} texts but {len(label_ids)} labels; pass one label per text.")
     if sample_weight is not None and len(sample_weight) != len(texts):
         raise ValueError(f"Received {len(texts)} texts but {len(sample_weight)} sample weights; pass one weight per text.")
-    encoded = tokenizer.encode(texts, text_pairs, max_length=max_length)
+    encoded = encode(texts, text_pairs)
+    if encoded.example_index is not None:
+        label_ids = label_ids[encoded.example_index]
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[encoded.example_index]
     return TextBatches(
         encoded, label_ids, batch_size=batch_size, shuffle=shuffle, seed=seed,
-        pad_token_id=tokenizer.pad_token_id, sample_weights=sample_weight,
+        pad_token_id=pad_token_id, sample_weights=sample_weight,
     )
 
 

@@ -16,22 +16,49 @@ from textfit.hf import tokenizer_files
 from textfit.hf.folder import read_config
 
 
+# How a text longer than max_length is cut: its start, its end, both (a quarter from the start, the rest
+# from the end: Sun et al. 2019, "How to Fine-Tune BERT for Text Classification"), or every window of it.
+TRUNCATIONS = ("head", "tail", "head+tail", "chunks")
+HEAD_SHARE = 0.25
+
+
+def char_bound(max_length: int) -> int:
+    """Characters of a text the tokenizer is given per end kept: ample for ``max_length`` tokens.
+
+    A 300 kB e-mail then costs no more to tokenize than a 10 kB one. 32 characters per token is
+    several times what English takes (about 4); a word longer than WordPiece's 100-character limit
+    is one [UNK] token however long it is.
+    """
+    return max(4096, 32 * max_length)
+
+
 @dataclass(frozen=True)
 class EncodedTexts:
-    """Unpadded token ids and segment ids, one int32 array per example."""
+    """Unpadded token ids and segment ids, one int32 array per row.
+
+    A row is an example, or with ``chunks`` truncation one window of an example: then
+    ``example_index[row]`` is the example it belongs to.
+    """
 
     token_ids: list[np.ndarray]
     segment_ids: list[np.ndarray]
+    example_index: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.token_ids)
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.token_ids) if self.example_index is None else int(self.example_index.max()) + 1
 
     @property
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(ids) for ids in self.token_ids), dtype=np.int64, count=len(self.token_ids))
 
     def subset(self, indices) -> "EncodedTexts":
-        return EncodedTexts([self.token_ids[i] for i in indices], [self.segment_ids[i] for i in indices])
+        """The rows at ``indices`` (windows keep their example numbers)."""
+        example_index = None if self.example_index is None else self.example_index[np.asarray(indices, dtype=np.int64)]
+        return EncodedTexts([self.token_ids[i] for i in indices], [self.segment_ids[i] for i in indices], example_index)
 
 
 class Tokenizer:
@@ -107,24 +134,90 @@ class Tokenizer:
         """The word pieces of one text, special tokens included (for inspection)."""
         return self._tokenizer.encode(text).tokens
 
-    def encode(self, texts, text_pairs=None, *, max_length: int) -> EncodedTexts:
-        """Tokenize texts (and optional second texts) into unpadded id arrays."""
+    def encode(self, texts, text_pairs=None, *, max_length: int, truncation: str = "head", chunk_overlap: int | None = None,
+               max_chunks: int = 8) -> EncodedTexts:
+        """Tokenize texts (and optional second texts) into unpadded id arrays of at most ``max_length`` tokens.
+
+        ``truncation`` says what a longer text keeps: "head" (its start), "tail" (its end),
+        "head+tail" (a quarter of the budget from the start, the rest from the end) or "chunks"
+        (every window of ``max_length`` tokens, overlapping by ``chunk_overlap`` (default a
+        quarter), up to ``max_chunks`` windows, one row each). Text pairs are cut from the longer
+        one's end whatever the strategy. Texts are first cut to ``char_bound`` characters per end
+        kept, so very long texts cost no more than long ones.
+        """
         if max_length < 2 + (1 if text_pairs is not None else 0):
             raise ValueError(f"max_length must leave room for the special tokens. Received: max_length={max_length}")
-        self._tokenizer.enable_truncation(max_length, strategy="longest_first")
+        if truncation not in TRUNCATIONS:
+            raise ValueError(f"truncation must be one of {TRUNCATIONS}. Received: truncation={truncation!r}")
         texts = list(texts)
+        bound = char_bound(max_length)
         try:
-            if text_pairs is None:
-                encodings = self._tokenizer.encode_batch(texts)
-            else:
-                encodings = self._tokenizer.encode_batch(list(zip(texts, text_pairs)))
-        except (TypeError, ValueError) as error:
+            if text_pairs is not None:
+                return self._encode_rows(
+                    list(zip(_head(texts, bound), _head(list(text_pairs), bound))), max_length=max_length, direction="right"
+                )
+            if truncation == "head":
+                return self._encode_rows(_head(texts, bound), max_length=max_length, direction="right")
+            if truncation == "tail":
+                return self._encode_rows([text[-bound:] for text in texts], max_length=max_length, direction="left")
+            if truncation == "head+tail":
+                return self._encode_head_and_tail(texts, max_length, bound)
+            return self._encode_chunks(texts, max_length, bound, chunk_overlap, max_chunks)
+        except (TypeError, ValueError, AttributeError) as error:
             # The tokenizer's own message ("TextEncodeInput must be ...") does not say which text or why.
             _raise_for_invalid_texts(texts, text_pairs)
             raise ValueError(f"The tokenizer could not encode the texts: {error}") from None
-        token_ids = [np.asarray(encoding.ids, dtype=np.int32) for encoding in encodings]
-        segment_ids = [np.asarray(encoding.type_ids, dtype=np.int32) for encoding in encodings]
-        return EncodedTexts(token_ids, segment_ids)
+
+    def _encode_rows(self, inputs: list, *, max_length: int, direction: str) -> EncodedTexts:
+        self._tokenizer.enable_truncation(max_length, strategy="longest_first", direction=direction)
+        return _encoded(self._tokenizer.encode_batch(inputs))
+
+    def _encode_head_and_tail(self, texts: list[str], max_length: int, bound: int) -> EncodedTexts:
+        from tokenizers import Encoding
+
+        budget = max_length - self._tokenizer.num_special_tokens_to_add(False)
+        head_tokens = max(1, int(budget * HEAD_SHARE))
+        self._tokenizer.no_truncation()
+        # Texts within 2 bounds are tokenized whole once; longer ones as their two ends.
+        whole = self._tokenizer.encode_batch([text if len(text) <= 2 * bound else text[:bound] for text in texts],
+                                             add_special_tokens=False)
+        encodings = []
+        for text, encoding in zip(texts, whole):
+            if len(encoding.ids) <= budget and len(text) <= 2 * bound:
+                encodings.append(self._tokenizer.post_process(encoding))
+                continue
+            head = self._tokenizer.encode(text[:bound], add_special_tokens=False)
+            head.truncate(head_tokens)
+            tail = self._tokenizer.encode(text[-bound:], add_special_tokens=False)
+            tail.truncate(budget - head_tokens, direction="left")
+            encodings.append(self._tokenizer.post_process(Encoding.merge([head, tail], growing_offsets=False)))
+        return _encoded(encodings)
+
+    def _encode_chunks(self, texts: list[str], max_length: int, bound: int, overlap: int | None, max_chunks: int) -> EncodedTexts:
+        budget = max_length - self._tokenizer.num_special_tokens_to_add(False)
+        overlap = budget // 4 if overlap is None else overlap
+        if not 0 <= overlap < budget:
+            raise ValueError(f"chunk_overlap must be in [0, {budget}) tokens for max_length={max_length}. Received: {overlap}")
+        self._tokenizer.enable_truncation(max_length, stride=overlap, strategy="longest_first", direction="right")
+        # Enough characters for max_chunks windows of new tokens each.
+        encodings = self._tokenizer.encode_batch([text[: bound * max_chunks] for text in texts])
+        rows, example_index = [], []
+        for index, encoding in enumerate(encodings):
+            windows = [encoding, *encoding.overflowing][:max_chunks]
+            rows += windows
+            example_index += [index] * len(windows)
+        encoded = _encoded(rows)
+        return EncodedTexts(encoded.token_ids, encoded.segment_ids, np.asarray(example_index, dtype=np.int64))
+
+
+def _head(texts: list[str], bound: int) -> list[str]:
+    return [text[:bound] for text in texts]
+
+
+def _encoded(encodings) -> EncodedTexts:
+    token_ids = [np.asarray(encoding.ids, dtype=np.int32) for encoding in encodings]
+    segment_ids = [np.asarray(encoding.type_ids, dtype=np.int32) for encoding in encodings]
+    return EncodedTexts(token_ids, segment_ids)
 
 
 def pad_batch(encoded: EncodedTexts, indices, *, pad_token_id: int, pad_to_multiple_of: int = 1) -> dict:

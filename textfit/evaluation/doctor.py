@@ -120,6 +120,7 @@ def diagnose(
     else:
         _check_labels(report, train_examples, validation_examples, label_map, counts, num_labels)
     _check_duplicates(report, train_examples, validation_examples)
+    _check_long_texts(report, train_examples)
     if tokenizer is not None and hf_config is not None:
         _check_tokenizer(report, tokenizer, hf_config)
         positions = get_family(hf_config.get("model_type")).max_length(hf_config)
@@ -259,14 +260,71 @@ def _check_lengths(report, examples: Examples, tokenizer: Tokenizer, max_length:
     )
     suggested = min(positions, max(16, int(math.ceil(percentiles["p99"] / 8) * 8)))
     report.stats["suggested_max_length"] = suggested
-    if truncated > TRUNCATION_WARNING_FRACTION:
+    if truncated <= TRUNCATION_WARNING_FRACTION or examples.text_pairs is not None:
+        if truncated > TRUNCATION_WARNING_FRACTION:
+            report.add("warning", "truncation", _truncation_message(truncated, percentiles, lengths, max_length, suggested, positions, {}))
+        return
+    options = _truncation_options(lengths - SPECIAL_TOKENS, max_length - SPECIAL_TOKENS, max_length, suggested)
+    report.stats["truncation_options"] = options
+    report.add("warning", "truncation", _truncation_message(truncated, percentiles, lengths, max_length, suggested, positions, options))
+
+
+def _check_long_texts(report, examples: Examples) -> None:
+    characters = np.fromiter((len(text) for text in examples.texts), dtype=np.int64, count=len(examples))
+    long_texts = characters > LONG_TEXT_CHARS
+    if long_texts.any():
+        report.stats["long_texts"] = int(long_texts.sum())
         report.add(
-            "warning", "truncation",
-            f"{100 * truncated:.1f}% of training examples are longer than max_length={max_length} tokens and will be cut "
-            f"(token lengths: {', '.join(f'{k} {v}' for k, v in percentiles.items())}, max {int(lengths.max())}). "
-            f"Pass --max-length {suggested} to keep 99% whole" + (" (the model's limit)" if suggested == positions else "")
-            + ", or accept the cut if the start of each text decides its label.",
+            "warning", "long_texts",
+            f"{long_texts.sum()} text(s) are longer than {LONG_TEXT_CHARS:,} characters (longest {characters.max():,}): "
+            "they read as genuine texts (no rows swallowed by a quote), so they are kept; the model reads a bounded "
+            "number of tokens of each (--max-length, --truncation), and texts are cut to a bounded number of characters "
+            "before tokenizing, so they cost no more than shorter ones.",
         )
+
+
+# Texts longer than this many characters are worth a word in the report (e-mails with attachments, reports).
+LONG_TEXT_CHARS = 20_000
+# [CLS] and [SEP] (or <s> and </s>): what a single text adds besides its own tokens, for the estimates below.
+SPECIAL_TOKENS = 2
+MAX_CHUNKS = 8
+
+
+def _truncation_options(content: np.ndarray, budget: int, max_length: int, suggested: int) -> dict:
+    """Share of each text's tokens the model sees, and the training time relative to today, per strategy."""
+    content = np.maximum(content, 1)
+    seen_one_window = float(np.mean(np.minimum(1.0, budget / content)))
+    overlap = budget // 4
+    windows = np.minimum(MAX_CHUNKS, 1 + np.ceil(np.maximum(0, content - budget) / max(1, budget - overlap)))
+    covered = budget + (windows - 1) * (budget - overlap)
+    # Attention grows with the square of the length, the rest linearly: time per example ~ tokens x (1 + tokens / 1024).
+    today = np.minimum(content, budget) + SPECIAL_TOKENS
+    longer = np.minimum(content, suggested - SPECIAL_TOKENS) + SPECIAL_TOKENS
+    cost = lambda tokens: float(np.sum(tokens * (1 + tokens / 1024)))  # noqa: E731
+    return {
+        "head": {"seen": seen_one_window, "time": 1.0},
+        "head+tail": {"seen": seen_one_window, "time": 1.0},
+        "chunks": {"seen": float(np.mean(np.minimum(1.0, covered / content))), "time": float(windows.mean())},
+        f"max_length {suggested}": {"seen": float(np.mean(np.minimum(1.0, (suggested - SPECIAL_TOKENS) / content))),
+                                    "time": cost(longer) / cost(today)},
+    }
+
+
+def _truncation_message(truncated, percentiles, lengths, max_length, suggested, positions, options) -> str:
+    message = (
+        f"{100 * truncated:.1f}% of training examples are longer than max_length={max_length} tokens and will be cut "
+        f"(token lengths: {', '.join(f'{k} {v}' for k, v in percentiles.items())}, max {int(lengths.max())}). "
+        f"Pass --max-length {suggested} to keep 99% whole" + (" (the model's limit)" if suggested == positions else "")
+    )
+    if not options:
+        return message + ", or accept the cut if the start of each text decides its label."
+    chunks, longer = options["chunks"], options[f"max_length {suggested}"]
+    return message + (
+        f" (the model then sees {longer['seen']:.0%} of an average text, at about {longer['time']:.1f}x today's training "
+        f"time). At max_length={max_length} it sees {options['head']['seen']:.0%}: --truncation head+tail (the default "
+        "'auto' picks it here) reads both ends of each long text at the same cost, --truncation chunks reads up to "
+        f"{MAX_CHUNKS} windows of it ({chunks['seen']:.0%} seen, about {chunks['time']:.1f}x the time) and pools them."
+    )
 
 
 def check(

@@ -196,7 +196,8 @@ def _choose_task(task, hf_config: dict, saved_labels, labels, num_labels) -> str
     return SINGLE_LABEL
 
 
-def load_classifier(model_class, checkpoint_dir, *, labels=None, num_labels=None, max_length=None, dropout=None, seed=0, task=None):
+def load_classifier(model_class, checkpoint_dir, *, labels=None, num_labels=None, max_length=None, dropout=None, seed=0, task=None,
+                    **reading):
     """Build ``model_class`` (``TextClassifier``) from a local HF folder; see ``TextClassifier.from_pretrained``."""
     from textfit.models.classifier import ModelConfig
 
@@ -217,8 +218,15 @@ def load_classifier(model_class, checkpoint_dir, *, labels=None, num_labels=None
         raise ValueError(f"A classifier needs at least two labels; received {list(label_map.labels)}.")
     saved = read_textfit_file(path)
     limit = family.max_length(hf_config)
-    default_length = saved.get("model_config", {}).get("max_length", min(128, limit))
-    model_config = ModelConfig(max_length=max_length if max_length is not None else default_length, dropout=dropout)
+    saved_config = saved.get("model_config", {})
+    default_length = saved_config.get("max_length", min(128, limit))
+    # How the saved model read text (truncation, chunks) holds unless the caller says otherwise.
+    reading_fields = ("truncation", "chunk_overlap", "max_chunks", "chunk_pooling")
+    unknown = sorted(set(reading) - set(reading_fields))
+    if unknown:
+        raise TypeError(f"Unknown argument(s) {unknown}; from_pretrained also takes {list(reading_fields)}.")
+    reading = {**{k: saved_config[k] for k in reading_fields if k in saved_config}, **{k: v for k, v in reading.items() if v is not None}}
+    model_config = ModelConfig(max_length=max_length if max_length is not None else default_length, dropout=dropout, **reading)
     if model_config.max_length > limit:
         raise ValueError(
             f"max_length={model_config.max_length} exceeds the model's {limit} position embeddings "

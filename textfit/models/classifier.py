@@ -17,7 +17,7 @@ from textfit.data.batches import TextBatches
 from textfit.data.labels import LabelMap
 from textfit.data.inputs import encode_targets, is_single, is_text_input, sigmoid, softmax, split_texts
 from textfit.data.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL
-from textfit.data.tokenizer import Tokenizer
+from textfit.data.tokenizer import TRUNCATIONS, Tokenizer
 from textfit.hf import convert
 from textfit.hf.convert import LoadReport
 from textfit.models import get_family
@@ -38,10 +38,17 @@ class ModelConfig:
         dropout: dropout before the head; None uses the checkpoint's ``classifier_dropout``
             or ``hidden_dropout_prob``, as transformers does.
         num_labels: the number of labels the data must have (a check; None: any).
+        truncation: what a text longer than ``max_length`` keeps: "head", "tail", "head+tail"
+            (a quarter from the start, the rest from the end), "chunks" (windows, pooled) or "auto"
+            (decided on the training data: head+tail when more than 10 % of the texts are cut, else
+            head). Training, evaluation and prediction use the same; it is saved with the model.
+        chunk_overlap: tokens shared by consecutive windows ("chunks"; default a quarter of a window).
+        max_chunks: windows read per text at most ("chunks").
+        chunk_pooling: how window logits make a text's ("chunks"): "mean", or "max" (any window
+            decides: "this mail is spam if any part is").
 
     Example:
-        >>> ModelConfig(max_length=64)
-        ModelConfig(max_length=64, dropout=None, num_labels=None)
+        >>> ModelConfig(max_length=64, truncation="head+tail")
     """
 
     max_length: int | None = field(
@@ -51,8 +58,24 @@ class ModelConfig:
     num_labels: int | None = field(
         default=None, metadata={"help": "Expected number of labels; training stops if the data has another count."}
     )
+    truncation: str = field(
+        default="auto",
+        metadata={"help": "What a long text keeps: head, tail, head+tail, chunks (windows, pooled), or auto (head+tail "
+                          "when over 10% of training texts are cut, else head).", "choices": ("auto", *TRUNCATIONS)},
+    )
+    chunk_overlap: int | None = field(default=None, metadata={"help": "Tokens shared by consecutive windows (chunks)."})
+    max_chunks: int = field(default=8, metadata={"help": "Windows read per text at most (chunks)."})
+    chunk_pooling: str = field(
+        default="mean", metadata={"help": "How window logits make a text's (chunks): mean, or max.", "choices": ("mean", "max")}
+    )
 
     def __post_init__(self):
+        if self.truncation not in ("auto", *TRUNCATIONS):
+            raise ValueError(f"truncation must be one of {('auto', *TRUNCATIONS)}. Received: truncation={self.truncation!r}")
+        if self.chunk_pooling not in ("mean", "max"):
+            raise ValueError(f"chunk_pooling must be mean or max. Received: chunk_pooling={self.chunk_pooling!r}")
+        if not isinstance(self.max_chunks, int) or self.max_chunks < 1:
+            raise ValueError(f"max_chunks must be an integer >= 1. Received: max_chunks={self.max_chunks!r}")
         if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 3):
             raise ValueError(f"max_length must be an integer >= 3. Received: max_length={self.max_length}")
         if self.num_labels is not None and (not isinstance(self.num_labels, int) or self.num_labels < 2):
@@ -207,6 +230,10 @@ class TextClassifier(keras.Model):
         dropout: float | None = None,
         seed: int = 0,
         task: str | None = None,
+        truncation: str | None = None,
+        chunk_overlap: int | None = None,
+        max_chunks: int | None = None,
+        chunk_pooling: str | None = None,
     ) -> "TextClassifier":
         """Load an encoder from a local Hugging Face folder and attach a classification head.
 
@@ -226,6 +253,8 @@ class TextClassifier(keras.Model):
             seed: seed of the new head and of dropout.
             task: "single_label", "multi_label" (one sigmoid per label) or "regression" (one number);
                 default: the saved head's ``problem_type`` when it is kept, else single-label.
+            truncation, chunk_overlap, max_chunks, chunk_pooling: how long texts are read (see
+                ``ModelConfig``); default: the saved model's, else "auto" (settled by ``fit``).
 
         Returns:
             A built ``TextClassifier``.
@@ -237,7 +266,7 @@ class TextClassifier(keras.Model):
         """
         return convert.load_classifier(
             cls, checkpoint_dir, labels=labels, num_labels=num_labels, max_length=max_length, dropout=dropout, seed=seed,
-            task=task,
+            task=task, truncation=truncation, chunk_overlap=chunk_overlap, max_chunks=max_chunks, chunk_pooling=chunk_pooling,
         )
 
     def build_variables(self) -> None:
@@ -372,17 +401,39 @@ class TextClassifier(keras.Model):
         return super().evaluate(data, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight, **kwargs)
 
     # === Prediction ===
+    def encode_texts(self, texts, text_pairs=None):
+        """Tokenize as this model reads: its ``max_length`` and truncation strategy."""
+        config = self.model_config
+        truncation = "head" if config.truncation == "auto" else config.truncation  # auto is settled by fit
+        return self.tokenizer.encode(
+            texts, text_pairs, max_length=config.max_length, truncation=truncation, chunk_overlap=config.chunk_overlap,
+            max_chunks=config.max_chunks,
+        )
+
+    def set_truncation(self, truncation: str) -> None:
+        """Fix the truncation strategy (``fit`` settles "auto" on the training data)."""
+        self._textfit_state["model_config"] = dataclasses.replace(self.model_config, truncation=truncation)
+
     def iter_logits(self, x, batch_size: int = _PREDICT_BATCH_SIZE):
         """Yield (example indices, logits) batch by batch, texts sorted by length so padding is minimal.
 
         Use it to stream over many texts without holding every logit; ``predict_logits`` collects them.
+        With "chunks" truncation, the windows of every text are predicted first and pooled, and
+        one batch of all examples comes out.
         """
         texts, text_pairs, _ = split_texts(x)
-        encoded = self.tokenizer.encode(texts, text_pairs, max_length=self.model_config.max_length)
+        encoded = self.encode_texts(texts, text_pairs)
         batches = TextBatches(encoded, batch_size=batch_size, shuffle=False, pad_token_id=self.tokenizer.pad_token_id)
+        if encoded.example_index is None:
+            for index in range(len(batches)):
+                (inputs,) = batches[index]
+                yield batches.batch_indices[index], np.asarray(self.predict_on_batch(inputs))
+            return
+        window_logits = np.empty((len(encoded), self.num_classes), dtype=np.float32)
         for index in range(len(batches)):
             (inputs,) = batches[index]
-            yield batches.batch_indices[index], np.asarray(self.predict_on_batch(inputs))
+            window_logits[batches.batch_indices[index]] = np.asarray(self.predict_on_batch(inputs))
+        yield np.arange(len(texts)), pool_windows(window_logits, encoded.example_index, len(texts), self.model_config.chunk_pooling)
 
     def predict_logits(self, x, batch_size: int = _PREDICT_BATCH_SIZE, verbose=0) -> np.ndarray:
         """Raw logits, shape (num_examples, num_classes), in input order.
@@ -489,3 +540,14 @@ def _task_loss_and_metrics(task: str, *, huber: bool = False):
     if huber:
         raise ValueError("loss='huber' is for regression; this model is a classifier.")
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True), [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
+def pool_windows(window_logits: np.ndarray, example_index: np.ndarray, num_examples: int, pooling: str) -> np.ndarray:
+    """One row of logits per example from its windows' rows: their mean, or their maximum."""
+    pooled = np.full((num_examples, window_logits.shape[1]), -np.inf if pooling == "max" else 0.0, dtype=np.float64)
+    if pooling == "max":
+        np.maximum.at(pooled, example_index, window_logits)
+        return pooled.astype(np.float32)
+    np.add.at(pooled, example_index, window_logits)
+    counts = np.bincount(example_index, minlength=num_examples)[:, None]
+    return (pooled / np.maximum(counts, 1)).astype(np.float32)

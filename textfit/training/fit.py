@@ -14,7 +14,7 @@ import numpy as np
 from textfit.data.batches import EpochOrder, TextBatches
 from textfit.data.examples import split_indices
 from textfit.data.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, strata
-from textfit.data.inputs import DEFAULT_BATCH_SIZE, as_list, encode_targets, first_batch, is_text_input, num_batches, text_batches
+from textfit.data.inputs import DEFAULT_BATCH_SIZE, as_list, encode_targets, first_batch, is_text_input, num_batches, split_texts, text_batches
 from textfit.evaluation.evaluate import cross_entropy, evaluate
 from textfit.evaluation.task_metrics import binary_cross_entropy
 from textfit.training import resume as resume_training
@@ -22,7 +22,7 @@ from textfit.training.guards import check_loss_matches_outputs, initial_loss_fin
 from textfit.training.early_stopping import ValidationMonitor, default_monitor
 from textfit.training.history import TrainingHistory
 from textfit.training.schedule import WarmupThenDecay
-from textfit.training.timing import TimeKeeper, parse_duration
+from textfit.training.timing import HonestProgbarLogger, TimeKeeper, parse_duration
 from textfit.training.watchdog import NotLearningWatchdog
 
 logger = logging.getLogger("textfit")
@@ -67,6 +67,8 @@ def fit_classifier(
     if validation_split and validation_data is None and is_text_input(x):
         x, y, sample_weight, validation_data = split_off_validation(model, x, y, sample_weight, validation_split, seed)
         validation_split = 0.0
+    if model.model_config.truncation == "auto" and is_text_input(x):
+        settle_truncation(model, x)
     train_data = as_dataset(model, x, y, sample_weight, batch_size, shuffle=shuffle, seed=seed)
     if isinstance(train_data, TextBatches):
         # TextBatches shuffles (length-bucketed, by epoch); Keras' own shuffle of a PyDataset
@@ -135,8 +137,12 @@ def fit_classifier(
     callbacks.append(recorder)
     if isinstance(train_data, TextBatches):
         callbacks.append(time_keeper(model, train_data, validation_examples, epochs, resume_point, time_budget))
+    if verbose != 0 and not any(isinstance(callback, keras.callbacks.ProgbarLogger) for callback in callbacks):
+        callbacks.append(HonestProgbarLogger())
     if watchdog and resume_point is None and model.task == SINGLE_LABEL:
-        callbacks.append(NotLearningWatchdog(num_classes=model.num_classes, sample_inputs=sample and sample[0]))
+        counts = np.bincount(np.asarray(train_data.targets, dtype=np.int64), minlength=model.num_classes) if isinstance(
+            train_data, TextBatches) else None
+        callbacks.append(NotLearningWatchdog(num_classes=model.num_classes, sample_inputs=sample and sample[0], class_counts=counts))
     fit_arguments = dict(
         batch_size=batch_size, epochs=epochs, verbose=verbose, validation_split=validation_split,
         validation_data=validation_data, shuffle=shuffle, sample_weight=sample_weight, class_weight=class_weight, **kwargs,
@@ -186,9 +192,32 @@ def as_dataset(model, x, y, sample_weight, batch_size, *, shuffle, seed):
     if not is_text_input(x):
         return x  # pre-tokenized arrays or a Keras-compatible dataset: Keras handles it
     return text_batches(
-        x, y, sample_weight, tokenizer=model.tokenizer, label_map=model.label_map, max_length=model.model_config.max_length,
-        batch_size=batch_size, shuffle=shuffle, seed=seed, task=model.task,
+        x, y, sample_weight, encode=model.encode_texts, label_map=model.label_map, batch_size=batch_size, shuffle=shuffle,
+        seed=seed, task=model.task, pad_token_id=model.tokenizer.pad_token_id,
     )
+
+
+# Above this share of training texts cut at max_length, "auto" keeps both ends of the texts.
+AUTO_HEAD_AND_TAIL_FRACTION = 0.1
+
+
+def settle_truncation(model, x) -> str:
+    """Decide "auto" truncation on the training texts: head+tail when many are cut, else head (logged)."""
+    texts, text_pairs, _ = split_texts(x)
+    if text_pairs is not None:
+        model.set_truncation("head")  # pairs are always cut from the longer text's end
+        return "head"
+    # Tokenizing to one token past max_length tells which texts are cut, at little cost.
+    lengths = model.tokenizer.encode(texts, max_length=model.model_config.max_length + 1, truncation="head").lengths
+    cut = float(np.mean(lengths > model.model_config.max_length))
+    choice = "head+tail" if cut > AUTO_HEAD_AND_TAIL_FRACTION else "head"
+    model.set_truncation(choice)
+    logger.info(
+        "%.0f%% of the training texts are longer than max_length=%d tokens: truncation %s%s.", 100 * cut,
+        model.model_config.max_length, choice,
+        " (a quarter of each from its start, the rest from its end)" if choice == "head+tail" else "",
+    )
+    return choice
 
 
 def _texts_and_labels(validation_data) -> bool:

@@ -1,12 +1,16 @@
 """A Keras callback that notices, in the first steps of ``fit``, a model that is not learning.
 
-It watches the first ``num_steps`` steps (cheap: it reads the logged loss, and runs one
-forward pass on a sample batch at the end of the window) and reports:
+A NaN or infinite loss stops training at any step (``FloatingPointError``) and names the likely
+cause; a peak learning rate outside the usual fine-tuning range is reported before the first step.
+The two slower symptoms are judged only on steps whose learning rate has reached half its peak
+(during warm-up a model near its initial weights predicts one class or the label frequencies, and
+that is healthy): over the first ``num_steps`` such steps (cheap: it reads the logged loss, and runs
+one forward pass on a sample batch at the end of the window), it reports
 
-- a NaN or infinite loss: stops training at once (``FloatingPointError``) and names the likely cause;
-- a loss that stays at ln(num_classes), i.e. uniform predictions;
-- every prediction on a training sample being the same class;
-- a peak learning rate outside the usual fine-tuning range.
+- a loss that stays at the entropy of the label frequencies (ln(num_classes) for balanced labels):
+  the model predicts the frequencies whatever the text says;
+- every prediction on a training sample being the same class, with advice that follows the
+  evidence (a high learning rate, or imbalanced labels and the majority class).
 """
 
 import logging
@@ -46,9 +50,11 @@ class NotLearningWatchdog(keras.callbacks.Callback):
     are logged as warnings once each and kept in ``findings``.
 
     Args:
-        num_classes: number of labels (for the ln(num_classes) check).
+        num_classes: number of labels.
         sample_inputs: a batch of training inputs to look at predictions.
-        num_steps: how many steps to watch.
+        num_steps: how many judged steps (learning rate at half its peak or more) to watch.
+        class_counts: training examples per label id: the loss a model that ignores the text
+            settles at is their entropy, not ln(num_classes), when labels are imbalanced.
 
     Example:
         >>> watchdog = NotLearningWatchdog(num_classes=3, sample_inputs=first_batch, num_steps=50)
@@ -57,11 +63,14 @@ class NotLearningWatchdog(keras.callbacks.Callback):
         []
     """
 
-    def __init__(self, *, num_classes: int, sample_inputs=None, num_steps: int = 50):
+    def __init__(self, *, num_classes: int, sample_inputs=None, num_steps: int = 50, class_counts=None):
         super().__init__()
         self.num_classes = num_classes
         self.sample_inputs = sample_inputs
         self.num_steps = num_steps
+        counts = np.ones(num_classes) if class_counts is None else np.asarray(class_counts, dtype=np.float64)
+        self.prior = counts / counts.sum() if counts.sum() > 0 else np.full(num_classes, 1.0 / num_classes)
+        self._judged = 0
         self.findings: list[str] = []
         self._losses: list[float] = []
         self._step = 0
@@ -73,7 +82,7 @@ class NotLearningWatchdog(keras.callbacks.Callback):
             logger.warning(message)
 
     def on_train_begin(self, logs=None):
-        self._losses, self._step = [], 0
+        self._losses, self._step, self._judged = [], 0, 0
         rate = peak_learning_rate(self.model.optimizer)
         low, high = USUAL_LEARNING_RATES
         if rate is not None and not low <= rate <= high:
@@ -103,26 +112,40 @@ class NotLearningWatchdog(keras.callbacks.Callback):
         # Keras logs the running mean of the epoch's loss; recover this step's value from it.
         step_loss = step_value(batch, loss, self._epoch_mean)
         self._epoch_mean = loss
-        if self._step > self.num_steps:
+        if self._judged >= self.num_steps or not self._learning_rate_is_meaningful():
             return
+        self._judged += 1
         self._losses.append(step_loss)
-        if self._step == self.num_steps:
+        if self._judged == self.num_steps:
             self._check_window()
 
     def on_train_end(self, logs=None):
         # A run shorter than the window is still checked once, if it had steps enough to judge.
-        if MIN_STEPS_TO_JUDGE <= self._step < self.num_steps:
+        if MIN_STEPS_TO_JUDGE <= self._judged < self.num_steps:
             self._check_window()
 
+    def _learning_rate_is_meaningful(self) -> bool:
+        """True once the learning rate is at half its peak or more (after most of the warm-up)."""
+        peak = peak_learning_rate(self.model.optimizer)
+        if not peak:
+            return True
+        current = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        return current >= 0.5 * peak
+
     def _check_window(self) -> None:
-        expected = math.log(self.num_classes)
+        prior = self.prior[self.prior > 0]
+        expected = float(-(prior * np.log(prior)).sum())  # ln(num_classes) when the labels are balanced
+        balanced = np.allclose(self.prior, 1.0 / self.num_classes)
         recent = self._losses[-max(1, len(self._losses) // 4):]
-        if self.num_classes > 1 and abs(np.mean(recent) - expected) < 0.02 * expected:
+        if self.num_classes > 1 and expected > 0 and abs(np.mean(recent) - expected) < 0.02 * expected:
+            reference = f"ln({self.num_classes}) = {expected:.4f}" if balanced else (
+                f"{expected:.4f}, the entropy of the label frequencies")
             self._report(
-                f"The loss has stayed at ln({self.num_classes}) = {expected:.4f} for {len(self._losses)} steps: the model "
-                "predicts uniform probabilities and is not learning. Likely causes: a learning rate far too low, a "
-                "loss that does not match the outputs, or labels that do not belong to their texts. Check the "
-                "learning rate and that each label is on its text's row."
+                f"The loss has stayed at {reference} for {len(self._losses)} steps at full learning rate: the model "
+                "predicts the label frequencies whatever the text says, and is not learning. Likely causes: a "
+                f"learning rate far too low (peak {peak_learning_rate(self.model.optimizer) or 0:g}), a loss that does "
+                "not match the outputs, or labels that do not belong to their texts. Check the learning rate and that "
+                "each label is on its text's row."
             )
         if self.sample_inputs is not None:
             logits = keras.ops.convert_to_numpy(self.model(self.sample_inputs, training=False))
@@ -131,7 +154,23 @@ class NotLearningWatchdog(keras.callbacks.Callback):
                 label_names = getattr(self.model, "labels", None)
                 name = label_names[predicted[0]] if label_names else int(predicted[0])
                 self._report(
-                    f"After {self._step} steps the model predicts {name!r} for every one of {len(predicted)} training "
-                    "examples: it has collapsed to one class. Likely causes: a learning rate too high, or heavy class "
-                    "imbalance. Lower the learning rate, or pass class_weight (see `textfit check`)."
+                    f"After {self._step} steps ({self._judged} at full learning rate) the model predicts {name!r} for "
+                    f"every one of {len(predicted)} training examples: it has collapsed to one class. "
+                    + self._collapse_advice(int(predicted[0]))
                 )
+
+    def _collapse_advice(self, predicted: int) -> str:
+        """What to change, from the evidence: the learning rate, or imbalanced labels and the majority class."""
+        peak = peak_learning_rate(self.model.optimizer)
+        majority = int(np.argmax(self.prior))
+        if predicted == majority and self.prior[majority] >= 0.6:
+            return (
+                f"It is the majority label ({self.prior[majority]:.0%} of the training data): weigh the rare labels up "
+                "with --class-weight balanced (class_weight='balanced'), or train longer."
+            )
+        if peak is not None and peak > 1e-4:
+            return f"The peak learning rate {peak:g} is high for fine-tuning: lower it (e.g. --learning-rate 3e-5)."
+        return (
+            "The learning rate is in the usual range and the labels are not dominated by this one: check that each "
+            "label is on its text's row, and look at the per-class scores after training."
+        )
