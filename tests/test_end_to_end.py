@@ -1,4 +1,4 @@
-"""End to end on the real all-MiniLM-L6-v2 and real BBC News articles (slow: ~1-2 min on 2 cores)."""
+"""End to end on the real all-MiniLM-L6-v2 and real BBC News articles, long documents (slow: ~1-2 min on 2 cores)."""
 
 import json
 
@@ -22,14 +22,23 @@ def test_minilm_learns_bbc_topics_and_transformers_loads_the_result(tmp_path, ca
 
     assert cli.main(["train", "--train", str(train_csv), "--output", str(output), "--epochs", "2",
                      "--learning-rate", "2e-4", "--max-length", "96", "--validation-split", "0.1"]) == 0
-    assert "examples/s" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "examples/s" in out and "TF-IDF baseline" in out
+    record = json.loads((output / "textfit.json").read_text())
+    # The articles run to hundreds of tokens: "auto" reads both ends of each, and the doctor says how much is seen.
+    assert record["model_config"]["truncation"] == "head+tail"
+    assert record["data_check"]["stats"]["truncated_fraction"] > 0.9
+    assert "truncation_options" in record["data_check"]["stats"]
+    assert json.loads((output / "metrics.json").read_text())["baseline"]["accuracy"] > 0.8
 
     assert cli.main(["evaluate", "--model", str(output), "--data", str(test_csv)]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["accuracy"] > 0.8, metrics  # chance is ~0.23 (the largest topic)
     assert metrics["macro_f1"] > 0.75, metrics
 
-    model = TextClassifier.from_pretrained(output)
+    assert TextClassifier.from_pretrained(output).model_config.truncation == "head+tail"
+    # transformers cuts every text at its start: compare with the same reading.
+    model = TextClassifier.from_pretrained(output, truncation="head")
     assert model.labels == ("business", "entertainment", "politics", "sports", "tech")
     texts = test_table["text"].tolist()[:16]
     hf_model = transformers.AutoModelForSequenceClassification.from_pretrained(output).eval()

@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(check, ModelConfig, skip=("dropout",))
     check.add_argument("--validation-split", type=float, default=0.1, help="Share held out when no --validation (default: 0.1).")
     check.add_argument("--seed", type=int, default=0, help="Seed of the split (default: 0).")
+    check.add_argument("--baseline", choices=("on", "off"), default="on",
+                       help="Fit a TF-IDF + logistic-regression baseline on the split (default: on).")
 
     demo = subcommands.add_parser("demo", help="Fine-tune the shipped MiniLM on real tweet sentiment, offline (~3-5 min).")
     demo.add_argument("--output", default="textfit-demo", help="Folder to write the model to (default: textfit-demo).")
@@ -161,6 +163,12 @@ def _run_train(args) -> int:
               + ("; these are the weights saved." if best["restored"] else "; the last step's weights are saved."))
     if result.metrics is not None:
         print(format_metrics(result.metrics))
+        baseline = result.metrics.get("baseline")
+        if baseline:
+            print(f"TF-IDF baseline ({baseline['description']}, {baseline['seconds']:.1f} s): " + ", ".join(
+                f"{name} {baseline[key]:.4f}" for key, name in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"),
+                                                                ("mae", "MAE"), ("pearson", "Pearson")) if baseline.get(key) is not None)
+                  + (" — it beats the fine-tuned model (see the warning above)." if baseline["verdict"] == "baseline_wins" else "."))
     print(f"Saved to {result.output_dir}")
     return 0
 
@@ -236,6 +244,7 @@ def _run_check(args) -> int:
         validation_split=0.0 if args.validation else args.validation_split,
         seed=args.seed,
         num_labels=model_config.num_labels,
+        baseline=args.baseline == "on",
     )
     print(report.format())
     if args.json_path:

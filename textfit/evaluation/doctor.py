@@ -82,6 +82,13 @@ class DataReport:
                 "  tokens per example: " + ", ".join(f"p{p} {lengths[f'p{p}']}" for p in _PERCENTILES) + f", max {lengths['max']}"
                 + f" (max_length {stats['max_length']}: {100 * stats['truncated_fraction']:.1f}% truncated)"
             )
+        baseline = stats.get("baseline")
+        if baseline and "error" not in baseline:
+            scores = ", ".join(f"{name} {baseline[key]:.4f}" for key, name in (
+                ("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("micro_f1", "micro-F1"), ("mae", "MAE"), ("pearson", "Pearson"),
+            ) if baseline.get(key) is not None)
+            lines.append(f"  baseline ({baseline['description']}): {scores} on the validation data, in {baseline['seconds']:.1f} s."
+                         " A fine-tuned model should beat it.")
         for finding in self.errors:
             lines.append(f"error [{finding.code}]: {finding.message}")
         for finding in self.warnings:
@@ -337,6 +344,7 @@ def check(
     validation_split: float = 0.1,
     seed: int = 0,
     num_labels: int | None = None,
+    baseline: bool = True,
 ) -> DataReport:
     """Check training (and validation) data, and its fit with a model, without training.
 
@@ -372,10 +380,21 @@ def check(
             tokenizer, hf_config = Tokenizer.from_dir(path), hf_folder.read_config(path)
         except (ValueError, FileNotFoundError) as error:
             report.add("error", "unusable_model", str(error))
-    return diagnose(
+    report = diagnose(
         train_examples, validation_examples, tokenizer=tokenizer, hf_config=hf_config,
         max_length=max_length, num_labels=num_labels, report=report, target_name=data_config.label_column,
     )
+    if baseline and report.ok and validation_examples is not None:
+        from textfit.evaluation.baseline import fit_baseline
+
+        try:
+            result = fit_baseline(train_examples, validation_examples, max_chars=10_000, seed=seed)
+        except (ValueError, MemoryError) as error:
+            report.stats["baseline"] = {"error": str(error)}
+        else:
+            summary = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            report.stats["baseline"] = {**summary, "description": result.description, "seconds": round(result.seconds, 2)}
+    return report
 
 
 def write_report(report: DataReport, path) -> None:

@@ -152,6 +152,13 @@ def build_html(history: dict, metrics: dict | None, record: dict, plots: dict[st
     if metrics:
         headline = [(name, _metric_cell(key, metrics[key])) for key, name in _HEADLINE_METRICS if metrics.get(key) is not None]
         summary = headline + [("task", record.get("task", "single_label"))] + summary
+    baseline = (metrics or {}).get("baseline")
+    if baseline:
+        key, name = ("pearson", "Pearson") if baseline.get("task") == "regression" else ("macro_f1", "macro-F1")
+        verdict = {"baseline_wins": "it beats the fine-tuned model", "model_wins": "the fine-tuned model beats it"}.get(
+            baseline.get("verdict"), "")
+        if baseline.get(key) is not None:
+            summary.append((f"TF-IDF baseline {name}", f"{baseline[key]:.4f} ({baseline['description']}; {verdict})"))
     best = history.get("best")
     if best:
         summary.append(("best validation", f"{best['monitor']} {best['value']:.4f} at step {best['step']} (epoch {best['epoch']})"

@@ -48,6 +48,8 @@ class TrainConfig:
         tune_thresholds: multi-label: tune per-label thresholds on the validation data (the
             validation metrics are then measured at the tuned thresholds, so they are optimistic).
         keep_training_checkpoints: keep the checkpoints once the model is saved.
+        baseline: "on" fits a TF-IDF + logistic regression (or ridge) on the same split, in seconds,
+            and reports it beside the fine-tuned model; "off" skips it.
 
     Example:
         >>> TrainConfig(epochs=2, learning_rate=1e-4)
@@ -95,6 +97,10 @@ class TrainConfig:
     keep_training_checkpoints: bool = field(
         default=False, metadata={"help": "Keep the training checkpoints once the model is saved (default: delete them)."}
     )
+    baseline: str = field(
+        default="on", metadata={"help": "Fit a TF-IDF + logistic-regression baseline on the same split and report it "
+                                        "beside the fine-tuned model (on/off).", "choices": ("on", "off")}
+    )
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -123,6 +129,8 @@ class TrainConfig:
             raise ValueError(f"loss must be auto, mse or huber. Received: loss={self.loss!r}")
         if self.class_weight is not None:
             parse_class_weight(self.class_weight)
+        if self.baseline not in ("on", "off"):
+            raise ValueError(f"baseline must be on or off. Received: baseline={self.baseline!r}")
 
 
 @dataclass(frozen=True)
@@ -233,9 +241,13 @@ def train(
         len(train_examples), len(validation_examples) if validation_examples else "no",
         "target" if task == REGRESSION else "labels", list(label_map.labels),
     )
+    baseline = None
+    if train_config.baseline == "on" and validation_examples is not None:
+        baseline = run_baseline(train_examples, validation_examples, seed=train_config.seed)
     model = TextClassifier.from_pretrained(
         model_dir, labels=label_map.labels, max_length=model_config.max_length, dropout=model_config.dropout,
-        seed=train_config.seed, task=task,
+        seed=train_config.seed, task=task, truncation=model_config.truncation, chunk_overlap=model_config.chunk_overlap,
+        max_chunks=model_config.max_chunks, chunk_pooling=model_config.chunk_pooling,
     )
     model.compile(
         loss="huber" if train_config.loss == "huber" else "auto",
@@ -274,6 +286,11 @@ def train(
             thresholds = model.tune_thresholds(validation_examples.inputs, validation_examples.labels)
             logger.info("Tuned thresholds on the validation data: %s", {k: round(v, 3) for k, v in thresholds.items()})
         metrics = evaluate(model, validation_examples.inputs, validation_examples.labels)
+        if baseline is not None:
+            metrics["baseline"] = {**baseline.metrics, "description": baseline.description, "seconds": round(baseline.seconds, 2)}
+            comparison = compare_with_baseline(metrics, baseline.metrics, data_report, model.model_config)
+            metrics["baseline"]["verdict"] = comparison["verdict"]
+            (logger.warning if comparison["verdict"] == "baseline_wins" else logger.info)(comparison["message"])
     training_history = model.training_history
     monitor = model._textfit_state.get("validation_monitor")
     if monitor is not None and monitor.best() is not None:
@@ -307,6 +324,57 @@ def train(
         if not inside_output:
             remove_checkpoints(checkpoint_dir)
     return TrainResult(model, saved_dir, metrics, configs["history"], train_seconds, examples_per_second, configs.get("best"))
+
+
+def run_baseline(train_examples, validation_examples, *, seed: int):
+    """Fit the TF-IDF baseline on the split and log it; None (and a warning) if it cannot run."""
+    from textfit.evaluation.baseline import fit_baseline
+
+    try:
+        baseline = fit_baseline(train_examples, validation_examples, max_chars=BASELINE_MAX_CHARS, seed=seed)
+    except (ValueError, MemoryError) as error:
+        logger.warning("The TF-IDF baseline could not run (%s); training goes on without it.", error)
+        return None
+    key, name = headline_metric(baseline.metrics)
+    logger.info("Baseline (%s, %.1f s): %s %.4f on the validation data.", baseline.description, baseline.seconds, name,
+                baseline.metrics[key])
+    return baseline
+
+
+# The baseline reads this many characters of each text (head and tail halves): its memory grows with it.
+BASELINE_MAX_CHARS = 10_000
+
+
+def headline_metric(metrics: dict) -> tuple[str, str]:
+    """(key, name) of the number that sums up a task's metrics: macro-F1, or Pearson for regression."""
+    if metrics.get("task") == REGRESSION:
+        return "pearson" if metrics.get("pearson") is not None else "rmse", "Pearson" if metrics.get("pearson") is not None else "RMSE"
+    return "macro_f1", "macro-F1"
+
+
+def compare_with_baseline(metrics: dict, baseline_metrics: dict, data_report, model_config) -> dict:
+    """Say plainly whether the fine-tuned model beats the baseline, and what to change when it does not."""
+    key, name = headline_metric(metrics)
+    ours, theirs = metrics.get(key), baseline_metrics.get(key)
+    if ours is None or theirs is None:
+        return {"verdict": "unknown", "message": f"The baseline's {name} could not be compared."}
+    better = ours < theirs if key == "rmse" else ours > theirs
+    if better:
+        return {"verdict": "model_wins", "message": f"The fine-tuned model beats the TF-IDF baseline: {name} {ours:.4f} vs {theirs:.4f}."}
+    hints = []
+    truncated = data_report.stats.get("truncated_fraction", 0.0)
+    if truncated > 0.1:
+        hints.append(
+            f"longer inputs: {truncated:.0%} of the texts are cut at max_length={model_config.max_length} tokens "
+            f"(try --max-length {data_report.stats.get('suggested_max_length', 512)}, or --truncation chunks)"
+        )
+    hints.append("more epochs or a higher learning rate, if the loss was still falling")
+    hints.append("or use the baseline itself: it wins on this data, at a fraction of the cost")
+    return {
+        "verdict": "baseline_wins",
+        "message": f"The fine-tuned model does not beat the TF-IDF baseline: {name} {ours:.4f} vs {theirs:.4f}. Consider "
+                   + "; ".join(hints) + ".",
+    }
 
 
 def _examples_in(steps: int, num_examples: int, batch_size: int) -> int:
