@@ -7,6 +7,7 @@ not-learning watchdog ride along as callbacks; checkpoints make the run resumabl
 """
 
 import logging
+import time
 
 import keras
 import numpy as np
@@ -60,6 +61,7 @@ def fit_classifier(
 
     The arguments are those of ``TextClassifier.fit``.
     """
+    started = time.perf_counter()  # a time budget counts from here: tokenizing and the checks take time too
     seed = model._textfit_state["seed"] if seed is None else seed
     keras.utils.set_random_seed(seed)
     ensure_compiled(model)
@@ -136,7 +138,7 @@ def fit_classifier(
     model._textfit_state["training_history"] = recorder
     callbacks.append(recorder)
     if isinstance(train_data, TextBatches):
-        callbacks.append(time_keeper(model, train_data, validation_examples, epochs, resume_point, time_budget))
+        callbacks.append(time_keeper(model, train_data, validation_examples, epochs, resume_point, time_budget, started))
     if verbose != 0 and not any(isinstance(callback, keras.callbacks.ProgbarLogger) for callback in callbacks):
         callbacks.append(HonestProgbarLogger())
     if watchdog and resume_point is None and model.task == SINGLE_LABEL:
@@ -268,7 +270,7 @@ def ensure_compiled(model) -> None:
         model.compile()
 
 
-def time_keeper(model, train_data, validation_examples, epochs, resume_point, time_budget) -> TimeKeeper:
+def time_keeper(model, train_data, validation_examples, epochs, resume_point, time_budget, started=None) -> TimeKeeper:
     steps_per_epoch = len(train_data)
     steps_done = 0 if resume_point is None else resume_point.epoch * steps_per_epoch + resume_point.batches_done
     keeper = TimeKeeper(
@@ -279,6 +281,7 @@ def time_keeper(model, train_data, validation_examples, epochs, resume_point, ti
         time_budget_seconds=None if time_budget is None else parse_duration(time_budget),
         start_step=int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
         batch_tokens=[len(batch) * length for batch, length in zip(train_data.batch_indices, train_data.padded_lengths())],
+        started=started,
     )
     plan = None if resume_point is None else resume_point.schedule_plan
     if plan is not None and plan["start_step"] + plan["total_steps"] < steps_per_epoch * epochs:

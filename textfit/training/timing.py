@@ -63,12 +63,14 @@ class TimeKeeper(keras.callbacks.Callback):
         start_step: optimizer steps done before this ``fit`` (a resumed run).
         batch_tokens: padded tokens of each batch of the first epoch, in order.
         replan_every: steps between refinements of the plan (default: a tenth of the run, at least 10).
+        started: ``time.perf_counter()`` when ``fit`` was called (tokenizing and the checks before
+            the first step count against the budget too); default: when training begins.
     """
 
     def __init__(self, *, total_steps: int, validation_examples_per_epoch: int = 0, batch_size: int = 32,
                  time_budget_seconds: float | None = None, warmup_steps: int = 3, measure_steps: int = 5,
                  steps_per_epoch: int | None = None, start_step: int = 0, batch_tokens: list[int] | None = None,
-                 replan_every: int | None = None):
+                 replan_every: int | None = None, started: float | None = None):
         super().__init__()
         self.total_steps = total_steps
         self.validation_examples = validation_examples_per_epoch
@@ -91,6 +93,8 @@ class TimeKeeper(keras.callbacks.Callback):
         self._epoch_ends = 0
         self._batch_started = None
         self._last_batch_end = None
+        if started is not None:
+            self._started = started
 
     def on_train_begin(self, logs=None):
         # A resumed run calls fit twice (the rest of an epoch, then the others): time them as one.
@@ -157,12 +161,14 @@ class TimeKeeper(keras.callbacks.Callback):
         planned = self.stop_at_step or self.total_steps
         if self.stop_at_step is None and self.estimate_seconds <= self.time_budget:
             return
-        # The steps that fit: the time left, less what validation will take at the epoch ends still to come.
+        # The steps that fit: the time left, less what validation will take at the epoch ends still to come
+        # (a run stopped inside an epoch still validates at that epoch's end).
         spare = self.time_budget - elapsed
+        epochs_done = self._steps // self.steps_per_epoch
         affordable = self._steps
         while affordable < self.total_steps:
-            epochs_left = math.ceil((affordable + 1) / self.steps_per_epoch) - math.ceil(self._steps / self.steps_per_epoch)
-            if (affordable + 1 - self._steps) * per_step + max(0, epochs_left) * between_per_epoch > spare:
+            validations = math.ceil((affordable + 1) / self.steps_per_epoch) - epochs_done
+            if (affordable + 1 - self._steps) * per_step + validations * between_per_epoch > spare:
                 break
             affordable += 1
         new_stop = max(self._steps + 1, min(self.total_steps, affordable))
