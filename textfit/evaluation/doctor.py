@@ -255,7 +255,9 @@ def _check_tokenizer(report, tokenizer: Tokenizer, hf_config: dict) -> None:
 
 
 def _check_lengths(report, examples: Examples, tokenizer: Tokenizer, max_length: int, positions: int) -> None:
-    encoded = tokenizer.encode(examples.texts, examples.text_pairs, max_length=max(positions, max_length))
+    # Measured past the model's positions (to a bound), so "how much of a text is seen" is not flattered by the cap.
+    measure_to = max(positions, 8 * max_length, 2048)
+    encoded = tokenizer.encode(examples.texts, examples.text_pairs, max_length=measure_to)
     lengths = encoded.lengths
     percentiles = {f"p{p}": int(math.ceil(np.percentile(lengths, p))) for p in _PERCENTILES}
     truncated = float(np.mean(lengths > max_length))
@@ -321,7 +323,8 @@ def _truncation_message(truncated, percentiles, lengths, max_length, suggested, 
     message = (
         f"{100 * truncated:.1f}% of training examples are longer than max_length={max_length} tokens and will be cut "
         f"(token lengths: {', '.join(f'{k} {v}' for k, v in percentiles.items())}, max {int(lengths.max())}). "
-        f"Pass --max-length {suggested} to keep 99% whole" + (" (the model's limit)" if suggested == positions else "")
+        + (f"Pass --max-length {suggested} to keep 99% whole" if np.mean(lengths <= suggested) >= 0.99 else
+           f"Pass --max-length {suggested} (the model's limit) to keep {np.mean(lengths <= suggested):.0%} whole")
     )
     if not options:
         return message + ", or accept the cut if the start of each text decides its label."
