@@ -49,12 +49,12 @@ def peak_rss_mb() -> float:
 
 
 # === Workers: each runs in a fresh process ===
-def work_textfit(args, train, test):
+def work_textfit(args, train, test, precision="auto"):
     import textfit
     from textfit.data.batches import TextBatches
 
     labels = sorted(train["label"].unique())
-    model = textfit.TextClassifier.from_pretrained(model_dir(args), labels=labels, max_length=args.max_length)
+    model = textfit.TextClassifier.from_pretrained(model_dir(args), labels=labels, max_length=args.max_length, precision=precision)
     model.compile(learning_rate=args.learning_rate)
     texts = train["text"].tolist()
     encoded = model.tokenizer.encode(texts, max_length=args.max_length)
@@ -69,11 +69,11 @@ def work_textfit(args, train, test):
     return {
         "train_seconds": train_seconds, "eval_seconds": eval_seconds, "accuracy": metrics["accuracy"],
         "real_tokens": int(encoded.lengths.sum()), "padded_tokens": int(padded_tokens),
-        "distinct_batch_lengths": len(set(batches.padded_lengths())),
+        "distinct_batch_lengths": len(set(batches.padded_lengths())), "precision": model.precision[0],
     }
 
 
-def work_trainer(args, train, test, strategy):
+def work_trainer(args, train, test, strategy, bf16=False):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments
 
@@ -97,6 +97,7 @@ def work_trainer(args, train, test, strategy):
             num_train_epochs=args.epochs, learning_rate=args.learning_rate, weight_decay=0.01, warmup_steps=0.1,
             lr_scheduler_type="linear", use_cpu=True, report_to=[], save_strategy="no", logging_strategy="no",
             eval_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=0, train_sampling_strategy=strategy,
+            bf16=bf16,
         )
         trainer = Trainer(model=model, args=arguments, train_dataset=train_set, data_collator=DataCollatorWithPadding(tokenizer))
         started = time.perf_counter()
@@ -114,11 +115,14 @@ def work_trainer(args, train, test, strategy):
         padded = int(sum(len(b) * lengths[b].max() for b in (order[i : i + args.batch_size] for i in range(0, len(order), args.batch_size))))
     return {"train_seconds": train_seconds, "eval_seconds": eval_seconds, "accuracy": accuracy,
             "real_tokens": int(sum(len(row["input_ids"]) for row in train_set)), "padded_tokens": padded,
-            "torch_threads": torch.get_num_threads()}
+            "torch_threads": torch.get_num_threads(), "precision": "bfloat16" if bf16 else "float32"}
 
 
 def work_predict(args, train, test):
-    """textfit.predict vs transformers.pipeline on the same saved model and texts."""
+    """textfit.predict (each precision) vs transformers.pipeline on the same fine-tuned model and texts.
+
+    The model is fine-tuned for one epoch first (float32), so labels and their agreement mean something.
+    """
     import transformers
 
     import textfit
@@ -127,12 +131,22 @@ def work_predict(args, train, test):
     labels = sorted(train["label"].unique())
     results = {}
     with tempfile.TemporaryDirectory() as folder:
-        model = textfit.TextClassifier.from_pretrained(model_dir(args), labels=labels, max_length=args.max_length)
+        model = textfit.TextClassifier.from_pretrained(model_dir(args), labels=labels, max_length=args.max_length, precision="float32")
+        model.fit(train["text"].tolist(), train["label"].tolist(), epochs=1, batch_size=args.batch_size, verbose=0)
         saved = model.save_pretrained(os.path.join(folder, "model"))
-        model.predict(texts[:64])
-        started = time.perf_counter()
-        ours = model.predict(texts)
-        results["textfit_seconds"] = time.perf_counter() - started
+        reference = None
+        for precision in ("float32", "bfloat16"):
+            model = textfit.TextClassifier.from_pretrained(saved, precision=precision)
+            model.predict(texts[:64])
+            started = time.perf_counter()
+            probabilities = np.array([[row[label] for label in labels] for row in model.predict_proba(texts)])
+            results[f"textfit_{precision}_seconds"] = time.perf_counter() - started
+            if reference is None:
+                reference = probabilities
+            else:
+                results["bfloat16_label_agreement"] = float(np.mean(probabilities.argmax(1) == reference.argmax(1)))
+                results["bfloat16_max_probability_difference"] = float(np.abs(probabilities - reference).max())
+        ours = [labels[i] for i in reference.argmax(1)]
         for name, batch_size in (("pipeline_default", None), ("pipeline_batch_64", 64)):
             options = {} if batch_size is None else {"batch_size": batch_size}
             pipe = transformers.pipeline("text-classification", model=str(saved), device="cpu", truncation=True, max_length=args.max_length, **options)
@@ -142,14 +156,16 @@ def work_predict(args, train, test):
             results[f"{name}_seconds"] = time.perf_counter() - started
             results[f"{name}_agreement"] = float(np.mean([a == b["label"] for a, b in zip(ours, theirs)]))
     results["num_texts"] = len(texts)
+    results["textfit_seconds"] = min(results["textfit_float32_seconds"], results["textfit_bfloat16_seconds"])
     return results
 
 
-def matmul_peak_gflops(size=2048, repeats=10) -> float:
-    """float32 matmul GFLOP/s of this machine with torch's default threads (best of ``repeats``)."""
+def matmul_peak_gflops(size=2048, repeats=10, dtype="float32") -> float:
+    """Matmul GFLOP/s of this machine in ``dtype`` with torch's default threads (best of ``repeats``)."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    dtype = getattr(torch, dtype)
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     torch.mm(a, b)
     best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
     return 2 * size**3 / best / 1e9
@@ -180,10 +196,12 @@ def train_flops(real_tokens: int, num_examples: int, config: dict) -> float:
 
 
 WORKERS = {
-    "textfit-torch": ("torch", work_textfit),
+    "textfit-torch": ("torch", work_textfit),  # precision "auto": bfloat16 where the CPU has fast bfloat16 units
+    "textfit-torch-float32": ("torch", lambda a, tr, te: work_textfit(a, tr, te, "float32")),
     "textfit-jax": ("jax", work_textfit),
     "trainer-dynamic-padding": ("torch", lambda a, tr, te: work_trainer(a, tr, te, "random")),
     "trainer-group-by-length": ("torch", lambda a, tr, te: work_trainer(a, tr, te, "group_by_length")),
+    "trainer-group-by-length-bf16": ("torch", lambda a, tr, te: work_trainer(a, tr, te, "group_by_length", bf16=True)),
     "predict": ("torch", work_predict),
 }
 
@@ -227,8 +245,12 @@ def main() -> int:
     from textfit.data.datasets import default_model_dir
 
     config = read_config(args.model or default_model_dir())
-    peak = matmul_peak_gflops()
-    print(f"float32 matmul peak: {peak:.1f} GFLOP/s ({os.cpu_count()} CPUs)")
+    peaks = {"float32": matmul_peak_gflops(), "bfloat16": matmul_peak_gflops(dtype="bfloat16")}
+    from textfit.models.precision import cpu_bfloat16_flags
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown CPU")
+    print(f"CPU: {cpu} ({os.cpu_count()} CPUs; bfloat16 units: {', '.join(cpu_bfloat16_flags()) or 'none'})")
+    print(f"matmul peak: float32 {peaks['float32']:.1f} GFLOP/s, bfloat16 {peaks['bfloat16']:.1f} GFLOP/s")
     print(f"data: {args.num_train} train / {args.num_eval} eval examples, batch {args.batch_size}, max_length {args.max_length}, "
           f"{args.epochs} epoch(s), learning rate {args.learning_rate}\n")
     results = {}
@@ -236,7 +258,8 @@ def main() -> int:
         results[name] = run_worker(name, args)
         print(f"{name}: {json.dumps(results[name])}", flush=True)
 
-    print(f"\n{'contender':<26} {'train ex/s':>10} {'eval ex/s':>10} {'accuracy':>9} {'peak RSS MB':>12} {'padding':>8} {'MFU':>6}")
+    print(f"\n{'contender':<30} {'precision':>9} {'train ex/s':>10} {'eval ex/s':>10} {'accuracy':>9} {'peak RSS MB':>12} "
+          f"{'padding':>8} {'MFU':>6}")
     for name, result in results.items():
         if name == "predict" or "error" in result:
             continue
@@ -244,18 +267,24 @@ def main() -> int:
         train_rate = examples / result["train_seconds"]
         eval_rate = args.num_eval / result["eval_seconds"]
         flops = train_flops(result["real_tokens"], args.num_train, config) * args.epochs
-        mfu = flops / result["train_seconds"] / 1e9 / peak
+        precision = result.get("precision", "float32")
+        mfu = flops / result["train_seconds"] / 1e9 / peaks[precision]  # against the peak of the precision used
         padding = f"{result['padded_tokens'] / result['real_tokens'] - 1:.0%}" if result.get("padded_tokens") else "n/a"
-        print(f"{name:<26} {train_rate:>10.1f} {eval_rate:>10.1f} {result['accuracy']:>9.3f} {result['peak_rss_mb']:>12.0f} {padding:>8} {mfu:>6.0%}")
-    for trainer_name in ("trainer-dynamic-padding", "trainer-group-by-length"):
-        for ours in ("textfit-torch", "textfit-jax"):
+        print(f"{name:<30} {precision:>9} {train_rate:>10.1f} {eval_rate:>10.1f} {result['accuracy']:>9.3f} "
+              f"{result['peak_rss_mb']:>12.0f} {padding:>8} {mfu:>6.0%}")
+    for trainer_name in ("trainer-dynamic-padding", "trainer-group-by-length", "trainer-group-by-length-bf16"):
+        for ours in ("textfit-torch", "textfit-torch-float32", "textfit-jax"):
             if "train_seconds" in results.get(trainer_name, {}) and "train_seconds" in results.get(ours, {}):
                 print(f"{ours} / {trainer_name}: training {results[trainer_name]['train_seconds'] / results[ours]['train_seconds']:.2f}x, "
                       f"peak RSS {results[ours]['peak_rss_mb'] / results[trainer_name]['peak_rss_mb']:.2f}x")
     prediction = results.get("predict", {})
     if "textfit_seconds" in prediction:
         n = prediction["num_texts"]
-        print(f"\nprediction on {n} texts: textfit {n / prediction['textfit_seconds']:.1f} texts/s; "
+        print(f"\nprediction on {n} texts: textfit float32 {n / prediction['textfit_float32_seconds']:.1f} texts/s, "
+              f"bfloat16 {n / prediction['textfit_bfloat16_seconds']:.1f} texts/s (same label on "
+              f"{prediction['bfloat16_label_agreement']:.2%} of texts, probabilities within "
+              f"{prediction['bfloat16_max_probability_difference']:.4f})")
+        print(f"prediction on {n} texts: textfit (fastest) {n / prediction['textfit_seconds']:.1f} texts/s; "
               f"pipeline (default batch) {n / prediction['pipeline_default_seconds']:.1f} texts/s "
               f"({prediction['pipeline_default_seconds'] / prediction['textfit_seconds']:.2f}x slower); "
               f"pipeline (batch 64) {n / prediction['pipeline_batch_64_seconds']:.1f} texts/s "

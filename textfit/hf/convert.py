@@ -21,6 +21,7 @@ from textfit.hf import folder as hf_folder
 from textfit.models import get_family
 from textfit.models.family import TRANSPOSE, Family, WeightRow
 from textfit.models.layers import ClassificationHead
+from textfit.models.precision import choose_precision, dtype_policy
 
 logger = logging.getLogger("textfit")
 
@@ -196,6 +197,12 @@ def _choose_task(task, hf_config: dict, saved_labels, labels, num_labels) -> str
     return SINGLE_LABEL
 
 
+def _hidden_dim(hf_config: dict) -> int:
+    """The encoder width, whatever the family calls it (DistilBERT: dim)."""
+    value = hf_config.get("hidden_size", hf_config.get("dim", 0))
+    return value if isinstance(value, int) else 0
+
+
 def load_classifier(model_class, checkpoint_dir, *, labels=None, num_labels=None, max_length=None, dropout=None, seed=0, task=None,
                     **reading):
     """Build ``model_class`` (``TextClassifier``) from a local HF folder; see ``TextClassifier.from_pretrained``."""
@@ -221,7 +228,7 @@ def load_classifier(model_class, checkpoint_dir, *, labels=None, num_labels=None
     saved_config = saved.get("model_config", {})
     default_length = saved_config.get("max_length", min(128, limit))
     # How the saved model read text (truncation, chunks) holds unless the caller says otherwise.
-    reading_fields = ("truncation", "chunk_overlap", "max_chunks", "chunk_pooling")
+    reading_fields = ("truncation", "chunk_overlap", "max_chunks", "chunk_pooling", "precision")
     unknown = sorted(set(reading) - set(reading_fields))
     if unknown:
         raise TypeError(f"Unknown argument(s) {unknown}; from_pretrained also takes {list(reading_fields)}.")
@@ -233,20 +240,30 @@ def load_classifier(model_class, checkpoint_dir, *, labels=None, num_labels=None
             f"(max_position_embeddings in {path / 'config.json'}). Pass max_length <= {limit}."
         )
     tokenizer = Tokenizer.from_dir(path)
-    backbone = family.build_backbone(hf_config, seed)
-    head = ClassificationHead(
-        family.head(hf_config, model_config.dropout),
-        num_classes=label_map.num_classes,
-        hidden_dim=backbone.hidden_dim,
-        initializer_range=hf_config.get("initializer_range", 0.02),
-        seed=seed,
-        scaled_output=task == REGRESSION,
-        name="head",
-    )
+    precision = choose_precision(model_config.precision, hidden_dim=_hidden_dim(hf_config))
+    # Layers take the global dtype policy when built: mixed_bfloat16 for the model, then back as it was.
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy(precision[0]))
+    try:
+        backbone = family.build_backbone(hf_config, seed)
+        head = ClassificationHead(
+            family.head(hf_config, model_config.dropout),
+            num_classes=label_map.num_classes,
+            hidden_dim=backbone.hidden_dim,
+            initializer_range=hf_config.get("initializer_range", 0.02),
+            seed=seed,
+            scaled_output=task == REGRESSION,
+            name="head",
+        )
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    if precision[0] != "float32" or model_config.precision != "auto":
+        logger.info("Computing in %s (%s); weights, optimizer state and loss stay float32.", precision[0], precision[1])
     model = model_class(
         backbone=backbone, head=head, tokenizer=tokenizer, label_map=label_map, hf_config=hf_config, model_config=model_config,
         seed=seed, task=task,
     )
+    model._textfit_state["precision"] = precision
     model.build_variables()
     saved_task = task_from_problem_type(hf_config.get("problem_type")) or (REGRESSION if saved_labels and len(saved_labels) == 1 else SINGLE_LABEL)
     reuse_head = saved_labels is not None and saved_labels == label_map.labels and saved_task == task

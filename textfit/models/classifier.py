@@ -18,6 +18,7 @@ from textfit.data.labels import LabelMap
 from textfit.data.inputs import encode_targets, is_single, is_text_input, sigmoid, softmax, split_texts
 from textfit.data.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from textfit.data.tokenizer import TRUNCATIONS, Tokenizer
+from textfit.models.precision import PRECISIONS
 from textfit.hf import convert
 from textfit.hf.convert import LoadReport
 from textfit.models import get_family
@@ -46,6 +47,9 @@ class ModelConfig:
         max_chunks: windows read per text at most ("chunks").
         chunk_pooling: how window logits make a text's ("chunks"): "mean", or "max" (any window
             decides: "this mail is spam if any part is").
+        precision: "float32", "bfloat16" (mixed: float32 weights, optimizer and loss, bfloat16
+            matmuls) or "auto" (see ``models/precision.py``). Saved as asked: "auto" decides again
+            on each machine that loads the model.
 
     Example:
         >>> ModelConfig(max_length=64, truncation="head+tail")
@@ -68,12 +72,20 @@ class ModelConfig:
     chunk_pooling: str = field(
         default="mean", metadata={"help": "How window logits make a text's (chunks): mean, or max.", "choices": ("mean", "max")}
     )
+    precision: str = field(
+        default="auto",
+        metadata={"help": "float32, bfloat16 (mixed: float32 weights and loss), or auto: bfloat16 where the CPU has fast "
+                          "bfloat16 units (AMX, AVX512-BF16) and the model is wide enough, else float32.",
+                  "choices": PRECISIONS},
+    )
 
     def __post_init__(self):
         if self.truncation not in ("auto", *TRUNCATIONS):
             raise ValueError(f"truncation must be one of {('auto', *TRUNCATIONS)}. Received: truncation={self.truncation!r}")
         if self.chunk_pooling not in ("mean", "max"):
             raise ValueError(f"chunk_pooling must be mean or max. Received: chunk_pooling={self.chunk_pooling!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}. Received: precision={self.precision!r}")
         if not isinstance(self.max_chunks, int) or self.max_chunks < 1:
             raise ValueError(f"max_chunks must be an integer >= 1. Received: max_chunks={self.max_chunks!r}")
         if self.max_length is not None and (not isinstance(self.max_length, int) or self.max_length < 3):
@@ -171,6 +183,11 @@ class TextClassifier(keras.Model):
         return self._textfit_state["task"]
 
     @property
+    def precision(self) -> tuple[str, str]:
+        """(precision computed in, why): ("bfloat16", "auto: this CPU's avx512_bf16 units ...")."""
+        return self._textfit_state.get("precision", ("float32", "default"))
+
+    @property
     def thresholds(self) -> dict[str, float]:
         """Multi-label: the probability at or above which each label is predicted (0.5 unless tuned)."""
         return {label: float(t) for label, t in zip(self.labels, self._textfit_state["thresholds"])}
@@ -234,6 +251,7 @@ class TextClassifier(keras.Model):
         chunk_overlap: int | None = None,
         max_chunks: int | None = None,
         chunk_pooling: str | None = None,
+        precision: str | None = None,
     ) -> "TextClassifier":
         """Load an encoder from a local Hugging Face folder and attach a classification head.
 
@@ -255,6 +273,7 @@ class TextClassifier(keras.Model):
                 default: the saved head's ``problem_type`` when it is kept, else single-label.
             truncation, chunk_overlap, max_chunks, chunk_pooling: how long texts are read (see
                 ``ModelConfig``); default: the saved model's, else "auto" (settled by ``fit``).
+            precision: "auto" (default), "float32" or "bfloat16"; see ``ModelConfig``.
 
         Returns:
             A built ``TextClassifier``.
@@ -267,6 +286,7 @@ class TextClassifier(keras.Model):
         return convert.load_classifier(
             cls, checkpoint_dir, labels=labels, num_labels=num_labels, max_length=max_length, dropout=dropout, seed=seed,
             task=task, truncation=truncation, chunk_overlap=chunk_overlap, max_chunks=max_chunks, chunk_pooling=chunk_pooling,
+            precision=precision,
         )
 
     def build_variables(self) -> None:
@@ -495,6 +515,7 @@ class TextClassifier(keras.Model):
             "model_config": dataclasses.asdict(self.model_config),
             **(configs or {}),
             "task": self.task,
+            "precision": {"used": self.precision[0], "why": self.precision[1]},
             "labels": list(self.labels),
             **({"thresholds": self.thresholds} if self.task == MULTI_LABEL else {}),
             "metrics": metrics,

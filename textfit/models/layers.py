@@ -326,13 +326,17 @@ class ClassificationHead(keras.layers.Layer):
         if spec.norm_name is not None:
             self.norm = keras.layers.LayerNormalization(epsilon=spec.norm_epsilon, center=spec.norm_use_bias, name="norm")
         self.dropout = keras.layers.Dropout(spec.dropout, seed=seed + 1)
+        # float32 whatever the model computes in: the logits, their softmax and the loss stay exact enough.
         self.logits = keras.layers.Dense(
-            num_classes, kernel_initializer=keras.initializers.RandomNormal(stddev=initializer_range, seed=seed), name="logits"
+            num_classes, kernel_initializer=keras.initializers.RandomNormal(stddev=initializer_range, seed=seed), name="logits",
+            dtype="float32",
         )
         self.target_scale = self.target_shift = None
         if scaled_output:
-            self.target_scale = self.add_weight(shape=(num_classes,), initializer="ones", trainable=False, name="target_scale")
-            self.target_shift = self.add_weight(shape=(num_classes,), initializer="zeros", trainable=False, name="target_shift")
+            self.target_scale = self.add_weight(shape=(num_classes,), initializer="ones", trainable=False, name="target_scale",
+                                                dtype="float32")
+            self.target_shift = self.add_weight(shape=(num_classes,), initializer="zeros", trainable=False, name="target_shift",
+                                                dtype="float32")
 
     def set_target_scale(self, scale, shift) -> None:
         """Regression: the head's Dense then learns (target - shift) / scale."""

@@ -92,7 +92,7 @@ class ModernBertBlock(keras.layers.Layer):
         normed = hidden if self.attention_norm is None else self.attention_norm(hidden)
         qkv = ops.reshape(self.qkv(normed), (batch_size, sequence_length, 3, self.num_heads, self.head_dim))
         query, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # (batch, sequence_length, heads, head_dim)
-        cos, sin = rotary
+        cos, sin = (ops.cast(table, query.dtype) for table in rotary)  # bfloat16 under mixed precision
         query = query * cos + rotate_half(query) * sin
         key = key * cos + rotate_half(key) * sin
         attended = attention(
