@@ -11,6 +11,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import torch
 from conftest import VOCAB, WORDS
 from tokenizers import (
@@ -507,3 +508,24 @@ def write_sentencepiece_checkpoint(model_type: str, folder, *, pickled_fp16: boo
     else:
         model.save_pretrained(folder)
     return folder
+
+
+def build(model_type: str, folder, **kwargs):
+    """``write_checkpoint``, plus CamemBERT: XLM-R's architecture and tokenizer under its own model_type."""
+    if model_type != "camembert":
+        return write_checkpoint(model_type, folder, **kwargs)
+    folder = write_checkpoint("xlm-roberta", folder, **kwargs)
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = "camembert"
+    config["architectures"] = [name.replace("XLMRoberta", "Camembert") for name in config.get("architectures", [])]
+    (folder / "config.json").write_text(json.dumps(config))
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**tokenizer_config, "tokenizer_class": "CamembertTokenizer"}))
+    return folder
+
+
+def randomize_head(model, seed: int = 0) -> None:
+    """Give every head weight non-trivial values (a new head's bias is 0 and its norm 1/0, hiding lost tensors)."""
+    rng = np.random.default_rng(seed)
+    for variable in model.head.trainable_variables:
+        variable.assign((rng.standard_normal(tuple(variable.shape)) * 0.5).astype("float32"))

@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, help="Labelled data: .csv, .tsv, .jsonl or .parquet.")
     evaluate.add_argument("--output", help="Also write the metrics to this JSON file.")
     evaluate.add_argument("--batch-size", type=int, default=64, help="Examples per batch (default: 64).")
+    _add_runtime_flag(evaluate)
     _add_config_flags(evaluate, DataConfig)
 
     predict = subcommands.add_parser("predict", help="Predict labels and probabilities for texts.")
@@ -95,13 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text-pair", action="append", help="Second text for each --text (sentence-pair models).")
     predict.add_argument("--output", help="With --input: write predictions here (.csv or .jsonl).")
     predict.add_argument("--batch-size", type=int, default=64, help="Examples per batch (default: 64).")
+    _add_runtime_flag(predict)
     _add_config_flags(predict, DataConfig, skip=("label_column",))
+
+    export = subcommands.add_parser("export", help="Export a saved model to ONNX (float32, and int8 weights) for onnxruntime.")
+    export.add_argument("--model", required=True, help="Folder of a fine-tuned model; model.onnx is written into it.")
+    export.add_argument("--format", choices=("onnx",), default="onnx", help="Export format (default: onnx).")
+    export.add_argument("--quantize", choices=("int8",), help="Also write model.int8.onnx with int8 weights.")
+    export.add_argument("--sample", help="Data file whose texts check the export (default: a few built-in sentences).")
+    _add_config_flags(export, DataConfig, skip=("label_column", "task", "label_separator"))
 
     report = subcommands.add_parser("report", help="Rebuild report.html and the plots of a trained model folder.")
     report.add_argument("model_dir", help="Folder written by `textfit train`.")
 
     serve = subcommands.add_parser("serve", help="Serve a saved model over HTTP (POST /v1/predict).")
     serve.add_argument("--model", required=True, help="Folder of a fine-tuned model.")
+    _add_runtime_flag(serve)
     _add_config_flags(serve, ServeConfig)
 
     check = subcommands.add_parser("check", help="Check data (and its fit with a model) before training; exit 1 on errors.")
@@ -123,6 +133,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--num-validation", type=int, default=1000, help="Validation tweets (default: 1000).")
     demo.add_argument("--epochs", type=int, default=1, help="Passes over the training tweets (default: 1).")
     return parser
+
+
+def _add_runtime_flag(parser) -> None:
+    parser.add_argument("--runtime", choices=("keras", "onnx", "onnx-int8"), default="keras",
+                        help="keras (default), or onnxruntime on model.onnx / model.int8.onnx written by `textfit export`.")
+
+
+def _load_model(args):
+    """The saved model, on the runtime --runtime names."""
+    if getattr(args, "runtime", "keras") == "keras":
+        from textfit.models.classifier import TextClassifier
+
+        return TextClassifier.from_pretrained(args.model)
+    from textfit.serving.onnx import RUNTIMES, OnnxClassifier
+
+    return OnnxClassifier.from_dir(args.model, file=RUNTIMES[args.runtime])
+
+
+def _run_export(args) -> int:
+    from textfit.data.examples import read_examples
+    from textfit.serving.onnx import export_onnx
+
+    sample = None
+    if args.sample:
+        sample = read_examples(args.sample, _config(DataConfig, args), require_labels=False).inputs
+    print(json.dumps(export_onnx(args.model, quantize=args.quantize, sample_texts=sample), indent=2))
+    return 0
 
 
 def _data_config_for(model, args) -> DataConfig:
@@ -176,9 +213,8 @@ def _run_train(args) -> int:
 def _run_evaluate(args) -> int:
     from textfit.data.examples import read_examples
     from textfit.evaluation.evaluate import evaluate, write_metrics
-    from textfit.models.classifier import TextClassifier
 
-    model = TextClassifier.from_pretrained(args.model)
+    model = _load_model(args)
     examples = read_examples(args.data, _data_config_for(model, args))
     metrics = evaluate(model, examples.inputs, examples.labels, batch_size=args.batch_size)
     if args.output:
@@ -191,14 +227,13 @@ def _run_predict(args) -> int:
     import pandas as pd
 
     from textfit.data.examples import read_examples
-    from textfit.models.classifier import TextClassifier
     from textfit.serving.predict import predict_file, prediction_records
 
     if args.input and not args.output:
         raise ValueError("--input needs --output FILE (.csv or .jsonl) for the predictions.")
     if args.text_pair and (args.input or len(args.text_pair) != len(args.text)):
         raise ValueError("--text-pair goes with --text, one per --text.")
-    model = TextClassifier.from_pretrained(args.model)
+    model = _load_model(args)
     if args.input:
         count = predict_file(model, args.input, args.output, _data_config_for(model, args), batch_size=args.batch_size)
         logger.info("Wrote %d predictions to %s", count, args.output)
@@ -222,11 +257,10 @@ def _run_report(args) -> int:
 
 
 def _run_serve(args) -> int:
-    from textfit.models.classifier import TextClassifier
     from textfit.serving.serve import serve
 
     config = _config(ServeConfig, args)
-    serve(TextClassifier.from_pretrained(args.model), config)
+    serve(_load_model(args), config)
     return 0
 
 
@@ -283,6 +317,7 @@ COMMANDS = {
     "evaluate": _run_evaluate,
     "predict": _run_predict,
     "check": _run_check,
+    "export": _run_export,
     "serve": _run_serve,
     "report": _run_report,
     "demo": _run_demo,

@@ -144,7 +144,7 @@ def test_max_length_beyond_positions_is_refused(tiny_checkpoint_dir):
 
 
 def test_saved_model_loads_in_transformers_with_same_logits_and_labels(tiny_checkpoint_dir, toy_data, tmp_path):
-    from test_families import randomize_head
+    from tiny_checkpoints import randomize_head
 
     texts, labels = toy_data
     model = TextClassifier.from_pretrained(tiny_checkpoint_dir, labels=["neg", "pos"])

@@ -18,7 +18,7 @@ import transformers
 from textfit import TextClassifier
 from textfit.data.tokenizer import pad_batch
 from textfit.models import FAMILIES
-from tiny_checkpoints import PRETRAINING_HEAD_PREFIXES, SAMPLE_PAIRS, SAMPLE_TEXTS, write_checkpoint
+from tiny_checkpoints import PRETRAINING_HEAD_PREFIXES, SAMPLE_PAIRS, SAMPLE_TEXTS, build, randomize_head
 
 # Every family textfit registers that the tiny-checkpoint builder knows (all of them, asserted below).
 FAMILY_TYPES = sorted(FAMILIES)
@@ -41,20 +41,6 @@ def checkpoints(tmp_path_factory):
         return cache[key]
 
     return get
-
-
-def build(model_type: str, folder, **kwargs):
-    """``write_checkpoint``, plus CamemBERT: XLM-R's architecture and tokenizer under its own model_type."""
-    if model_type != "camembert":
-        return write_checkpoint(model_type, folder, **kwargs)
-    folder = write_checkpoint("xlm-roberta", folder, **kwargs)
-    config = json.loads((folder / "config.json").read_text())
-    config["model_type"] = "camembert"
-    config["architectures"] = [name.replace("XLMRoberta", "Camembert") for name in config.get("architectures", [])]
-    (folder / "config.json").write_text(json.dumps(config))
-    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
-    (folder / "tokenizer_config.json").write_text(json.dumps({**tokenizer_config, "tokenizer_class": "CamembertTokenizer"}))
-    return folder
 
 
 def _hf_inputs(batch: dict, model_type: str) -> dict:
@@ -158,13 +144,6 @@ def test_saved_folder_loads_in_transformers_with_the_same_probabilities(model_ty
         options = {"return_token_type_ids": True} if model_type == "albert" else {}
         hf_pair_logits = hf_model(**hf_tokenizer(firsts, seconds, padding=True, return_tensors="pt", **options)).logits.numpy()
     np.testing.assert_allclose(model.predict_logits(list(zip(firsts, seconds))), hf_pair_logits, atol=1e-4)
-
-
-def randomize_head(model, seed: int = 0) -> None:
-    """Give every head weight non-trivial values (a new head's bias is 0 and its norm 1/0, hiding lost tensors)."""
-    rng = np.random.default_rng(seed)
-    for variable in model.head.trainable_variables:
-        variable.assign((rng.standard_normal(tuple(variable.shape)) * 0.5).astype("float32"))
 
 
 @pytest.mark.parametrize("model_type", FAMILY_TYPES)

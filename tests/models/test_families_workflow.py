@@ -11,7 +11,7 @@ from textfit import TextClassifier, cli
 from textfit.models import FAMILIES
 from textfit.serving.serve import ServeConfig, create_app
 from tiny_checkpoints import SAMPLE_TEXTS
-from test_families import build
+from tiny_checkpoints import build
 
 TEXTS = [text for text in SAMPLE_TEXTS if len(text) > 3][:10]
 

@@ -9,7 +9,7 @@ import torch
 import transformers
 
 from conftest import TOY_TEXTS
-from test_families import randomize_head
+from tiny_checkpoints import randomize_head
 from textfit import TextClassifier, evaluate
 
 SETS = [["pos", "fun"], ["pos"], ["pos", "fun"], ["pos"], ["neg", "dull"], ["neg"], ["neg"], ["neg", "dull"]]
