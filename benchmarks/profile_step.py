@@ -1,10 +1,11 @@
 """Where a training step's time goes, textfit (Keras on torch) against transformers on the same batches.
 
-    python benchmarks/profile_step.py [--num-texts 2000] [--batch-size 32] [--steps 20]
+    python benchmarks/profile_step.py [--num-texts 2000] [--batch-size 32] [--steps 20] [--precision auto] [--ops 25]
 
 Times, per batch of real tweets: tokenization (per example), padding a batch, forward, forward +
 backward, the optimizer update, and a whole `train_on_batch`; the same for transformers'
 BertForSequenceClassification with torch's fused AdamW. Python overhead = whole step - the parts.
+With --ops N, torch.profiler's N most expensive operators of textfit's train_on_batch follow.
 """
 
 import argparse
@@ -38,11 +39,14 @@ def main():
     parser.add_argument("--num-texts", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    parser.add_argument("--ops", type=int, default=0, help="Also list the N most expensive torch operators of a step.")
     args = parser.parse_args()
 
     tweets = load_tweet_sentiment().sample(args.num_texts, random_state=0)
     texts, labels = tweets["text"].tolist(), tweets["label"].tolist()
-    model = textfit.TextClassifier.from_pretrained(default_model_dir(), labels=sorted(set(labels)), max_length=128)
+    model = textfit.TextClassifier.from_pretrained(default_model_dir(), labels=sorted(set(labels)), max_length=128,
+                                                 precision=args.precision)
     model.compile()
     model.optimizer._learning_rate.plan(start_step=0, total_steps=1000)
 
@@ -54,7 +58,8 @@ def main():
     lengths = batches.padded_lengths()
     index = int(np.argsort(lengths)[len(lengths) // 2])  # a batch of median length
     inputs, y = batches[index]
-    print(f"batch: {len(y)} examples x {inputs['token_ids'].shape[1]} tokens (median of the epoch)\n")
+    print(f"batch: {len(y)} examples x {inputs['token_ids'].shape[1]} tokens (median of the epoch), "
+          f"textfit precision {model.precision[0]} ({model.precision[1]})\n")
 
     pad_seconds = best_mean(lambda: pad_batch(encoded, batches.batch_indices[index], pad_token_id=0), args.steps)
     tensors = {k: torch.as_tensor(v) for k, v in inputs.items()}
@@ -122,6 +127,14 @@ def main():
     print(f"{'part':<50} {'textfit (ms)':>13} {'transformers (ms)':>18}")
     for name, ours, theirs in rows:
         print(f"{name:<50} {1000 * ours:>13.1f} {'' if theirs is None else f'{1000 * theirs:.1f}':>18}")
+    if args.ops:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as profiler:
+            for _ in range(5):
+                model.train_on_batch(inputs, y)
+        print(f"\ntextfit, 5 steps: the {args.ops} operators with the most self time")
+        print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.ops))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from textfit.models.family import (
     embedding_row,
     norm_rows,
 )
-from textfit.models.layers import Embeddings, PostNormBlock, PostNormEncoder
+from textfit.models.layers import Dropout, Embeddings, PostNormBlock, PostNormEncoder
 
 BLOCK_NAMES = {
     **bert.BERT_BLOCK_NAMES,
@@ -92,7 +92,7 @@ class DisentangledBlock(PostNormBlock):
                 self.position_key = keras.layers.Dense(hidden_dim, name="position_key")
             if "p2c" in self.position_terms:
                 self.position_query = keras.layers.Dense(hidden_dim, name="position_query")
-        self.position_dropout = keras.layers.Dropout(kwargs.get("dropout", 0.1), seed=kwargs.get("seed", 0) + 2)
+        self.position_dropout = Dropout(kwargs.get("dropout", 0.1), seed=kwargs.get("seed", 0) + 2)
 
     def attention_scale(self):
         return 1.0 / math.sqrt(self.head_dim * (1 + len(self.position_terms)))

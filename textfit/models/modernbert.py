@@ -33,7 +33,7 @@ from textfit.models.family import (
     embedding_row,
     norm_rows,
 )
-from textfit.models.layers import Embeddings, activation, attention, key_padding_mask
+from textfit.models.layers import Dropout, Embeddings, activation, attention, key_padding_mask
 
 GLOBAL, LOCAL = "full_attention", "sliding_attention"
 _DEFAULT_THETA = {GLOBAL: 160_000.0, LOCAL: 10_000.0}
@@ -78,13 +78,13 @@ class ModernBertBlock(keras.layers.Layer):
         )
         self.qkv = keras.layers.Dense(3 * hidden_dim, use_bias=attention_use_bias, name="qkv")  # rows [Q; K; V]
         self.attention_output = keras.layers.Dense(hidden_dim, use_bias=attention_use_bias, name="attention_output")
-        self.attention_dropout = keras.layers.Dropout(attention_dropout, seed=seed)
+        self.attention_dropout = Dropout(attention_dropout, seed=seed)
         self.attention_probabilities_dropout = attention_dropout  # transformers uses the same rate for both
         self.attention_seed_generator = keras.random.SeedGenerator(seed + 3) if attention_dropout else None
         # === Feed-forward (GeGLU) ===
         self.mlp_norm = keras.layers.LayerNormalization(epsilon=norm_epsilon, center=norm_use_bias, name="mlp_norm")
         self.mlp_input = keras.layers.Dense(2 * intermediate_dim, use_bias=mlp_use_bias, name="mlp_input")
-        self.mlp_dropout = keras.layers.Dropout(mlp_dropout, seed=seed + 1)
+        self.mlp_dropout = Dropout(mlp_dropout, seed=seed + 1)
         self.mlp_output = keras.layers.Dense(hidden_dim, use_bias=mlp_use_bias, name="mlp_output")
 
     def call(self, hidden, mask, rotary, training=False):
