@@ -2,10 +2,13 @@
 
 Starts the real server in a subprocess, sends --requests POST /v1/predict requests (each with
 --texts-per-request real tweets) from --concurrency concurrent clients, then stops the server
-with SIGTERM. Prints throughput, p50/p99 latency and the error count.
+with SIGTERM. Prints throughput, p50/p99 latency and the error count, for each --runtimes entry
+(keras: the model in the precision auto picks; onnx / onnx-int8: onnxruntime on the files
+`textfit export` writes, exported here first when missing), one server after the other.
 
     python benchmarks/serve_load.py                       # all-MiniLM-L6-v2 with a fresh 3-label head
     python benchmarks/serve_load.py --model sentiment-model --requests 10000 --concurrency 32
+    python benchmarks/serve_load.py --runtimes keras onnx onnx-int8 --requests 3000
 """
 
 import argparse
@@ -64,40 +67,55 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--texts-per-request", type=int, default=1)
+    parser.add_argument("--runtimes", nargs="+", choices=("keras", "onnx", "onnx-int8"), default=["keras"])
     args = parser.parse_args()
 
     from textfit.data.datasets import load_tweet_sentiment
 
     texts = load_tweet_sentiment()["text"].sample(2000, random_state=0).tolist()
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown CPU")
+    print(f"CPU: {cpu} ({os.cpu_count()} CPUs)")
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
         model_dir = args.model or _default_model(folder)
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "textfit", "serve", "--model", model_dir, "--port", str(port), "--max-batch-size", "64"],
-            stderr=subprocess.PIPE, text=True,
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    httpx.get(base_url + "/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            asyncio.run(_load(base_url, texts, 64, args.concurrency, args.texts_per_request))  # warm-up
-            seconds, latencies, errors = asyncio.run(
-                _load(base_url, texts, args.requests, args.concurrency, args.texts_per_request)
-            )
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.communicate(timeout=60)
-    print(f"requests:    {args.requests} x {args.texts_per_request} text(s), {args.concurrency} concurrent clients, model {model_dir}")
-    print(f"time:        {seconds:.1f} s")
-    print(f"throughput:  {args.requests / seconds:.1f} requests/s, {args.requests * args.texts_per_request / seconds:.1f} texts/s")
-    print(f"latency:     p50 {1000 * np.percentile(latencies, 50):.1f} ms, p99 {1000 * np.percentile(latencies, 99):.1f} ms")
-    print(f"errors:      {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
-    print(f"server exit: {server.returncode}")
-    return 0 if not errors else 1
+        for runtime in args.runtimes:
+            if runtime != "keras":
+                from textfit.serving.onnx import RUNTIMES, export_onnx
+
+                if not os.path.exists(os.path.join(model_dir, RUNTIMES[runtime])):
+                    export_onnx(model_dir, quantize="int8" if runtime == "onnx-int8" else None, sample_texts=texts[:256])
+            rows.append((runtime, *_serve_and_load(model_dir, runtime, texts, args)))
+    print(f"requests: {args.requests} x {args.texts_per_request} text(s), {args.concurrency} concurrent clients, model {model_dir}\n")
+    print(f"{'runtime':<10} {'requests/s':>10} {'texts/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'exit':>4}")
+    for runtime, seconds, latencies, errors, exit_code in rows:
+        print(f"{runtime:<10} {args.requests / seconds:>10.1f} {args.requests * args.texts_per_request / seconds:>8.1f} "
+              f"{1000 * np.percentile(latencies, 50):>8.1f} {1000 * np.percentile(latencies, 99):>8.1f} {len(errors):>6} {exit_code:>4}")
+        if errors:
+            print(f"  first error: {errors[0]}")
+    return 0 if not any(row[3] for row in rows) else 1
+
+
+def _serve_and_load(model_dir: str, runtime: str, texts: list[str], args):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "textfit", "serve", "--model", model_dir, "--runtime", runtime, "--port", str(port),
+         "--max-batch-size", "64"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                httpx.get(base_url + "/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        asyncio.run(_load(base_url, texts, 64, args.concurrency, args.texts_per_request))  # warm-up
+        seconds, latencies, errors = asyncio.run(_load(base_url, texts, args.requests, args.concurrency, args.texts_per_request))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=60)
+    return seconds, latencies, errors, server.returncode
 
 
 if __name__ == "__main__":

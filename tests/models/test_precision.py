@@ -4,6 +4,7 @@ import json
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 from safetensors.numpy import load_file
 
@@ -72,3 +73,14 @@ def test_resume_is_exact_within_bfloat16(tiny_checkpoint_dir, tmp_path):
     resumed.fit(TOY_TEXTS, TOY_LABELS, checkpoint_dir=tmp_path / "crashed", **settings)
     for ours, theirs in zip(resumed.trainable_variables, straight.trainable_variables):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs))
+
+
+def test_textfit_train_runs_in_the_precision_asked_for(tiny_checkpoint_dir, tmp_path):
+    from textfit import cli
+
+    data = tmp_path / "train.csv"
+    pd.DataFrame({"text": TOY_TEXTS * 4, "label": TOY_LABELS * 4}).to_csv(data, index=False)
+    assert cli.main(["train", "--model", str(tiny_checkpoint_dir), "--train", str(data), "--output", str(tmp_path / "model"),
+                     "--precision", "bfloat16", "--epochs", "1", "--few-shot", "off", "--baseline", "off"]) == 0
+    record = json.loads((tmp_path / "model" / "textfit.json").read_text())
+    assert record["precision"]["used"] == "bfloat16" and record["model_config"]["precision"] == "bfloat16"

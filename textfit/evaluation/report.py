@@ -159,6 +159,15 @@ def build_html(history: dict, metrics: dict | None, record: dict, plots: dict[st
             baseline.get("verdict"), "")
         if baseline.get(key) is not None:
             summary.append((f"TF-IDF baseline {name}", f"{baseline[key]:.4f} ({baseline['description']}; {verdict})"))
+    seeds = (metrics or {}).get("seeds")
+    if seeds:
+        spread = ", ".join(f"{name} {seeds[name]['mean']:.4f} ± {seeds[name]['std']:.4f}" for name in seeds["metrics"])
+        summary.append((f"over {len(seeds['seeds'])} seeds (mean ± std)",
+                        f"{spread}; the saved model is seed {seeds['chosen_seed']}'s ({seeds['chosen_because']})"))
+    few_shot = record.get("few_shot")
+    if few_shot:
+        summary.append(("few-shot training", f"{few_shot['pairs']} contrastive pairs in {few_shot['pair_steps']} steps, then a "
+                                             f"logistic-regression head (training accuracy {few_shot['training_accuracy']:.3f})"))
     best = history.get("best")
     if best:
         summary.append(("best validation", f"{best['monitor']} {best['value']:.4f} at step {best['step']} (epoch {best['epoch']})"

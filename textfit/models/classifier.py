@@ -235,6 +235,28 @@ class TextClassifier(keras.Model):
         sequence = self.backbone(inputs["token_ids"], inputs["segment_ids"], inputs["padding_mask"], training=training)
         return self.head(sequence, inputs["padding_mask"], training=training)  # (batch, num_classes) logits
 
+    def features(self, inputs, training=False):
+        """The vector the head's ``logits`` Dense reads, for a batch of token arrays: (batch, features)."""
+        sequence = self.backbone(inputs["token_ids"], inputs["segment_ids"], inputs["padding_mask"], training=training)
+        return self.head.features(sequence, inputs["padding_mask"], training=training)
+
+    def predict_features(self, x, batch_size: int = _PREDICT_BATCH_SIZE) -> np.ndarray:
+        """``features`` of texts (or pairs), float32, in input order; chunked texts get their windows' mean."""
+        texts, text_pairs, _ = split_texts(x)
+        encoded = self.encode_texts(texts, text_pairs)
+        batches = TextBatches(encoded, batch_size=batch_size, shuffle=False, pad_token_id=self.tokenizer.pad_token_id)
+        rows = None
+        with _no_gradients():
+            for index in range(len(batches)):
+                (inputs,) = batches[index]
+                values = np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(self.features(inputs), "float32")))
+                if rows is None:
+                    rows = np.empty((len(encoded), values.shape[1]), dtype=np.float32)
+                rows[batches.batch_indices[index]] = values
+        if encoded.example_index is None:
+            return rows
+        return pool_windows(rows, encoded.example_index, len(texts), "mean")
+
     # === Loading ===
     @classmethod
     def from_pretrained(
@@ -572,3 +594,14 @@ def pool_windows(window_logits: np.ndarray, example_index: np.ndarray, num_examp
     np.add.at(pooled, example_index, window_logits)
     counts = np.bincount(example_index, minlength=num_examples)[:, None]
     return (pooled / np.maximum(counts, 1)).astype(np.float32)
+
+
+def _no_gradients():
+    """torch.no_grad() on torch (eager calls would record a graph), nothing elsewhere."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.no_grad()
+    import contextlib
+
+    return contextlib.nullcontext()

@@ -410,13 +410,18 @@ class ClassificationHead(keras.layers.Layer):
         mask = ops.cast(padding_mask, sequence.dtype)[:, :, None]  # (batch, sequence_length, 1)
         return ops.sum(sequence * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
 
-    def call(self, sequence, padding_mask, training=False):
+    def features(self, sequence, padding_mask, training=False):
+        """What the ``logits`` Dense reads: the pooled vector after the pre-classifier dense/norm."""
         pooled = self.pool(sequence, padding_mask)  # (batch, hidden_dim)
         if self.dense is not None:
             pooled = self.dense(self.dense_dropout(pooled, training=training))
         if self.norm is not None:
             pooled = self.norm(pooled)
-        logits = self.logits(self.dropout(pooled, training=training))  # (batch, num_classes)
+        return pooled
+
+    def call(self, sequence, padding_mask, training=False):
+        features = self.features(sequence, padding_mask, training=training)
+        logits = self.logits(self.dropout(features, training=training))  # (batch, num_classes)
         if self.target_scale is not None:
             logits = logits * self.target_scale + self.target_shift
         return logits
