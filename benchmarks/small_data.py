@@ -28,7 +28,6 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
@@ -40,11 +39,13 @@ def load_data(name: str) -> pd.DataFrame:
 
 
 def split(table: pd.DataFrame, per_label: int, seed: int, test_size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A fixed test set (seed 1234), and a balanced training sample drawn by ``seed`` from the rest."""
-    test = table.groupby("label", group_keys=False).apply(lambda g: g.sample(frac=min(1.0, test_size / len(table)), random_state=1234))
-    rest = table.drop(test.index)
-    train = rest.groupby("label", group_keys=False).apply(lambda g: g.sample(n=per_label, random_state=seed))
-    return train.sample(frac=1.0, random_state=seed).reset_index(drop=True), test.reset_index(drop=True)
+    """A fixed stratified test set (seed 1234), and a balanced training sample drawn by ``seed`` from the rest."""
+    share = min(1.0, test_size / len(table))
+    test_index = [i for _, group in table.groupby("label") for i in group.sample(frac=share, random_state=1234).index]
+    rest = table.drop(test_index)
+    train_index = [i for _, group in rest.groupby("label") for i in group.sample(n=per_label, random_state=seed).index]
+    train = table.loc[train_index].sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    return train, table.loc[test_index].reset_index(drop=True)
 
 
 def score(predicted, truth) -> dict:

@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Continue from the newest checkpoint; fail if there is none. (Default: continue if one exists.)")
     resume.add_argument("--no-resume", dest="resume", action="store_const", const=False,
                         help="Start over, deleting the checkpoints of an earlier run.")
+    train.add_argument("--workers", type=int, default=1,
+                       help="Train data-parallel in this many local processes (torchrun --standalone; default: 1). "
+                            "Across machines, launch `torchrun ... -m textfit train ...` yourself.")
     _add_config_flags(train, DataConfig)
     _add_config_flags(train, ModelConfig)
     _add_config_flags(train, TrainConfig)
@@ -193,6 +196,8 @@ def _run_train(args) -> int:
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
     )
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # data-parallel: rank 0 prints the summary
     print(f"Trained in {result.train_seconds:.1f} s ({result.train_examples_per_second:.1f} examples/s).")
     if result.best is not None:
         best = result.best
@@ -328,12 +333,16 @@ COMMANDS = {
 def main(argv=None) -> int:
     """Run the ``textfit`` command line; returns the exit status."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    if getattr(args, "workers", 1) > 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return _launch_workers(args.workers, argv)
+    prefix = _process_prefix()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("textfit: %(message)s"))
+    handler.setFormatter(logging.Formatter(f"{prefix}: %(message)s"))
     saved_state = (logger.handlers[:], logger.level, logger.propagate)
     logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.INFO if int(os.environ.get("RANK", "0")) == 0 else logging.ERROR)
     logger.propagate = False
     try:
         logger.info("Keras backend: %s", backend_name())
@@ -341,12 +350,12 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, FileNotFoundError, FloatingPointError) as error:
         if args.debug:
             raise
-        print(f"textfit: error: {error}", file=sys.stderr)
+        print(f"{prefix}: error: {error}", file=sys.stderr)
         return 1
     except OSError as error:  # read-only or full disk, permissions: name the path and the reason
         if args.debug:
             raise
-        print(f"textfit: error: could not read or write {error.filename or 'a file'}: {error.strerror or error}. "
+        print(f"{prefix}: error: could not read or write {error.filename or 'a file'}: {error.strerror or error}. "
               "Check the path, its permissions and the free disk space; an earlier model there is left as it was.",
               file=sys.stderr)
         return 1
@@ -358,3 +367,37 @@ def main(argv=None) -> int:
         logger.handlers[:] = saved_state[0]
         logger.setLevel(saved_state[1])
         logger.propagate = saved_state[2]
+
+
+def _process_prefix() -> str:
+    """"textfit", or "textfit[rank 1/4]" in a data-parallel run, so every message says which process wrote it."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return f"textfit[rank {os.environ.get('RANK', '0')}/{world}]" if world > 1 else "textfit"
+
+
+def _launch_workers(workers: int, argv: list[str]) -> int:
+    """Re-run this command in ``workers`` local processes under torchrun (standalone rendezvous on a free port)."""
+    try:
+        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+        from torch.distributed.run import main as torchrun
+    except ImportError:
+        print("textfit: error: --workers needs torch (pip install 'textfit[torch]').", file=sys.stderr)
+        return 1
+    rest, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--workers":
+            skip = True
+        elif not item.startswith("--workers="):
+            rest.append(item)
+    try:
+        torchrun(["--standalone", f"--nproc-per-node={workers}", "-m", "textfit", *rest])
+    except ChildFailedError as error:
+        ranks = sorted(error.failures)
+        first = error.failures[ranks[0]]
+        print(f"textfit: error: worker rank(s) {ranks} of {workers} failed (rank {ranks[0]}: exit code {first.exitcode}); "
+              "the messages above say why. Nothing was saved by an unfinished run; rerun the same command to resume from "
+              "the last checkpoint.", file=sys.stderr)
+        return 1
+    return 0

@@ -90,13 +90,26 @@ class TextBatches(keras.utils.PyDataset):
         self._lengths = encoded.lengths
         self.seed = seed
         self.epoch = 0
+        self.shard = None  # (rank, world size) in data-parallel training: this process's rows of every batch
         self.batch_indices = self._plan()
 
     def _plan(self) -> list[np.ndarray]:
         if self.shuffle:
             # The order depends on (seed, epoch) only, so a resumed run can rebuild any epoch's batches.
-            return bucketed_batches(self._lengths, self.batch_size, np.random.default_rng([self.seed, self.epoch]))
-        return sorted_batches(self._lengths, self.batch_size)
+            batches = bucketed_batches(self._lengths, self.batch_size, np.random.default_rng([self.seed, self.epoch]))
+        else:
+            batches = sorted_batches(self._lengths, self.batch_size)
+        if self.shard is not None and len(batches) > 1 and len(batches[-1]) < self.shard[1]:
+            # A rank with no rows would have no loss: fold a batch smaller than the world into its neighbour.
+            batches = batches[:-2] + [np.concatenate(batches[-2:])]
+        return batches
+
+    def set_shard(self, rank: int, world_size: int) -> None:
+        """Yield only rows ``rank::world_size`` of every (global) batch; the plan stays the same on every rank."""
+        if len(self.encoded) < world_size:
+            raise ValueError(f"{len(self.encoded)} training examples cannot be shared by {world_size} processes; use fewer.")
+        self.shard = (rank, world_size) if world_size > 1 else None
+        self.batch_indices = self._plan()
 
     def set_epoch(self, epoch: int) -> None:
         """Plan the batches of ``epoch`` (0-based), as an uninterrupted run would have them."""
@@ -108,6 +121,8 @@ class TextBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         indices = self.batch_indices[index]
+        if self.shard is not None:
+            indices = indices[self.shard[0] :: self.shard[1]]
         inputs = pad_batch(
             self.encoded, indices, pad_token_id=self.pad_token_id, pad_to_multiple_of=self.pad_to_multiple_of
         )

@@ -19,6 +19,7 @@ from textfit.data.inputs import encode_targets, is_single, is_text_input, sigmoi
 from textfit.data.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL
 from textfit.data.tokenizer import TRUNCATIONS, Tokenizer
 from textfit.models.precision import PRECISIONS
+from textfit.training import distributed
 from textfit.hf import convert
 from textfit.hf.convert import LoadReport
 from textfit.models import get_family
@@ -234,6 +235,21 @@ class TextClassifier(keras.Model):
     def call(self, inputs, training=False):
         sequence = self.backbone(inputs["token_ids"], inputs["segment_ids"], inputs["padding_mask"], training=training)
         return self.head(sequence, inputs["padding_mask"], training=training)  # (batch, num_classes) logits
+
+    def train_step(self, data):
+        if distributed.active():  # this rank's examples weigh its gradients in the all-reduce
+            self._textfit_state["local_examples"] = float(keras.tree.flatten(data[0])[0].shape[0])
+        return super().train_step(data)
+
+    def get_metrics_result(self):
+        """The metrics for the logs; summed over ranks in data-parallel training, so every rank logs the global values."""
+        if not distributed.active():
+            return super().get_metrics_result()
+        summed = distributed.sum_over_ranks([variable.value for variable in self.metrics_variables])
+        from keras.src.backend.common.stateless_scope import StatelessScope
+
+        with StatelessScope(state_mapping=list(zip(self.metrics_variables, summed))):
+            return super().get_metrics_result()
 
     def features(self, inputs, training=False):
         """The vector the head's ``logits`` Dense reads, for a batch of token arrays: (batch, features)."""

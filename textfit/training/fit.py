@@ -18,6 +18,7 @@ from textfit.data.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, strata
 from textfit.data.inputs import DEFAULT_BATCH_SIZE, as_list, encode_targets, first_batch, is_text_input, num_batches, split_texts, text_batches
 from textfit.evaluation.evaluate import cross_entropy, evaluate
 from textfit.evaluation.task_metrics import binary_cross_entropy
+from textfit.training import distributed
 from textfit.training import resume as resume_training
 from textfit.training.guards import check_loss_matches_outputs, initial_loss_finding, loss_from_logits
 from textfit.training.early_stopping import ValidationMonitor, default_monitor
@@ -65,6 +66,11 @@ def fit_classifier(
     seed = model._textfit_state["seed"] if seed is None else seed
     keras.utils.set_random_seed(seed)
     ensure_compiled(model)
+    parallel = distributed.init_from_env()
+    if parallel:
+        distributed.make_data_parallel(model)
+        if not distributed.is_main():
+            verbose = 0  # one progress bar: rank 0's
     batch_size = batch_size or DEFAULT_BATCH_SIZE
     if validation_split and validation_data is None and is_text_input(x):
         x, y, sample_weight, validation_data = split_off_validation(model, x, y, sample_weight, validation_split, seed)
@@ -72,6 +78,10 @@ def fit_classifier(
     if model.model_config.truncation == "auto" and is_text_input(x):
         settle_truncation(model, x)
     train_data = as_dataset(model, x, y, sample_weight, batch_size, shuffle=shuffle, seed=seed)
+    if parallel:
+        if not isinstance(train_data, TextBatches):
+            raise ValueError("Data-parallel training takes texts (or TextBatches) as training data; pass texts and labels to fit.")
+        train_data.set_shard(distributed.rank(), distributed.world_size())
     if isinstance(train_data, TextBatches):
         # TextBatches shuffles (length-bucketed, by epoch); Keras' own shuffle of a PyDataset
         # would reorder the batches with Python's global random state and break exact resume.
@@ -112,6 +122,15 @@ def fit_classifier(
             raise ValueError("checkpoint_dir works with texts (or TextBatches) as training data; pass texts and labels to fit.")
         run_fingerprint = resume_training.run_fingerprint(model, train_data, seed=seed, epochs=epochs)
         resume_point = resume_training.prepare(model, train_data, checkpoint_dir, mode=resume, expected=run_fingerprint)
+        if parallel:
+            found = distributed.all_gather_objects(None if resume_point is None else resume_point.path.name)
+            if len(set(found)) > 1:
+                raise RuntimeError(
+                    f"The processes found different checkpoints to resume from (by rank: {found}): the checkpoint folder must "
+                    "be one that every process sees (a shared file system), or pass --no-resume."
+                )
+    if parallel:
+        distributed.broadcast_variables(model)  # insurance: every rank starts from rank 0's weights
     if resume_point is not None and validation_monitor is not None:
         validation_monitor.restore(resume_point.validation_state, resume_point.best_weights)
     model._textfit_state["validation_monitor"] = validation_monitor
@@ -124,11 +143,7 @@ def fit_classifier(
         model.train_function = None
     # The monitor goes first: every later callback (the user's EarlyStopping included) sees its val_* logs.
     callbacks = ([validation_monitor] if validation_monitor is not None else []) + list(callbacks or [])
-    dropout_generator = resume_training.DropoutGenerator(
-        seed, None if resume_point is None else resume_point.dropout_generator_state
-    )
-    model._textfit_state["dropout_generator"] = dropout_generator
-    callbacks.append(dropout_generator)
+    callbacks.append(resume_training.DropoutGenerator(seed))
     if isinstance(train_data, TextBatches):
         callbacks.append(EpochOrder(train_data))
     recorder = TrainingHistory()

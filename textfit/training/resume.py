@@ -28,7 +28,6 @@ logger = logging.getLogger("textfit")
 STATE_WEIGHTS, STATE_JSON = "state.safetensors", "state.json"
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
 _VARIABLE_GROUPS = ("model", "optimizer", "metrics")
-TORCH_GENERATOR_STATE = "torch_generator_state"
 
 
 def fingerprint(model, encoded, targets, *, batch_size: int, seed: int, epochs: int) -> dict:
@@ -66,53 +65,65 @@ def list_checkpoints(checkpoint_dir) -> list[Path]:
 
 
 class DropoutGenerator(keras.callbacks.Callback):
-    """Give torch's attention-probability dropout a generator state of its own, saved with checkpoints.
+    """Give torch's dropout a generator state that depends only on (seed, rank, step).
 
-    On torch the fused attention kernel draws its dropout from torch's global generator, which
-    other code also draws from at moments a resumed run cannot reproduce (each DataLoader
-    iterator takes a seed from it when an epoch starts). Around every training step this
-    callback swaps the global state for the dropout's own, and back after, so the dropout
-    sequence depends only on the seed and the steps taken. No-op on other backends, where the
-    attention dropout draws from a Keras seed generator like every other dropout.
+    On torch, dropout draws from torch's global generator, which other code also draws from at
+    moments a resumed run cannot reproduce (each DataLoader iterator takes a seed from it when an
+    epoch starts). Around every training step this callback swaps the global state for one seeded
+    from (seed, data-parallel rank, optimizer step), and back after: the dropout masks of a step
+    are the same in an uninterrupted run and a resumed one, whatever the number of processes before
+    the crash, and nothing needs saving. No-op on other backends, where dropout draws from Keras
+    seed generators (saved with the model's variables).
     """
 
-    def __init__(self, seed: int, state: np.ndarray | None = None):
+    def __init__(self, seed: int):
         super().__init__()
-        self.state = None
+        self.seed = seed
+        self.enabled = keras.backend.backend() == "torch"
         self._outside = None
-        if keras.backend.backend() == "torch":
-            import torch
-
-            self.state = state if state is not None else torch.Generator().manual_seed(seed).get_state().numpy().copy()
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self.state is None:
+        if not self.enabled:
             return
         import torch
 
+        from textfit.training import distributed
+
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         self._outside = torch.get_rng_state()
-        torch.set_rng_state(torch.from_numpy(np.ascontiguousarray(self.state, dtype=np.uint8)))
+        mixed = np.random.SeedSequence([self.seed, distributed.rank(), step]).generate_state(1, dtype=np.uint64)[0]
+        torch.manual_seed(int(mixed) & 0x7FFF_FFFF_FFFF_FFFF)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.state is None or self._outside is None:
+        if self._outside is None:
             return
         import torch
 
-        self.state = torch.get_rng_state().numpy().copy()
         torch.set_rng_state(self._outside)
         self._outside = None
 
 
-def save_checkpoint(model, checkpoint_dir, state: dict, *, keep: int) -> Path:
-    """Write one checkpoint atomically and delete all but the newest ``keep``."""
+def save_checkpoint(model, checkpoint_dir, state: dict, *, keep: int) -> Path | None:
+    """Write one checkpoint atomically and delete all but the newest ``keep``.
+
+    In data-parallel training every rank calls it at the same step: the metric totals are summed
+    over ranks (so a resume on any number of processes logs the same running means), and rank 0
+    alone writes (the others return None). The weights and optimizer state are the same on every rank.
+    """
+    from textfit.training import distributed
+
+    groups = _variables(model)
+    metric_values = None
+    if distributed.active():
+        metric_values = distributed.sum_over_ranks([variable.value for variable in groups["metrics"]])
+    if not distributed.is_main():
+        return None
     tensors = {}
-    for group, variables in _variables(model).items():
+    for group, variables in groups.items():
         for index, variable in enumerate(variables):
-            tensors[f"{group}.{index:05d}"] = np.asarray(keras.ops.convert_to_numpy(variable))
+            value = variable if metric_values is None or group != "metrics" else metric_values[index]
+            tensors[f"{group}.{index:05d}"] = np.asarray(keras.ops.convert_to_numpy(value))
     textfit_state = getattr(model, "_textfit_state", {})
-    generator = textfit_state.get("dropout_generator")
-    if generator is not None and generator.state is not None:
-        tensors[TORCH_GENERATOR_STATE] = generator.state
     monitor = textfit_state.get("validation_monitor")
     if monitor is not None:
         state = {**state, "validation": monitor.state()}
@@ -246,10 +257,14 @@ class RestoreMetrics(keras.callbacks.Callback):
         self.values = values
 
     def on_epoch_begin(self, epoch, logs=None):
+        from textfit.training import distributed
+
         variables = list(self.model.metrics_variables)
         if len(variables) == len(self.values):
+            # Saved as totals over every rank: rank 0 takes them back, the others start from zero.
+            keep = distributed.is_main()
             for variable, value in zip(variables, self.values):
-                variable.assign(value.reshape(tuple(variable.shape)))
+                variable.assign(value.reshape(tuple(variable.shape)) * (1 if keep else 0))
 
 
 @dataclass(frozen=True)
@@ -262,7 +277,6 @@ class ResumePoint:
     schedule_plan: dict | None
     history: dict
     metric_values: list
-    dropout_generator_state: np.ndarray | None = None
     validation_state: dict | None = None
     best_weights: list | None = None
 
@@ -304,7 +318,7 @@ def prepare(model, train_data, checkpoint_dir, *, mode, expected: dict) -> Resum
         best_weights = [value.reshape(tuple(variable.shape)) for value, variable in zip(best_weights, model.weights)]
     return ResumePoint(
         found[-1], state["epoch"], state["batches_done"], state.get("schedule"), state.get("history", {}), metric_values,
-        tensors.get(TORCH_GENERATOR_STATE), state.get("validation"), best_weights,
+        state.get("validation"), best_weights,
     )
 
 

@@ -7,6 +7,8 @@ import time
 
 import keras
 
+from textfit.training import distributed
+
 logger = logging.getLogger("textfit")
 
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
@@ -145,6 +147,8 @@ class TimeKeeper(keras.callbacks.Callback):
             between_per_epoch = self._between_seconds / self._epoch_ends
         else:  # evaluation runs forward passes only: about a third of a training step's work per example
             between_per_epoch = self.validation_examples / self.batch_size * per_step / 3
+        # Data-parallel ranks decide from rank 0's clock: a stop decided apart would leave one waiting forever.
+        per_step, elapsed, between_per_epoch = distributed.broadcast_floats([per_step, elapsed, between_per_epoch])
         remaining_between = epochs_left * between_per_epoch
         self.estimate_seconds = elapsed + remaining_steps * per_step + remaining_between
         first = not self.plans

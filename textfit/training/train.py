@@ -14,6 +14,7 @@ from textfit.data.labels import MULTI_LABEL, REGRESSION, SINGLE_LABEL, LabelMap
 from textfit.evaluation.doctor import DataReport, diagnose
 from textfit.evaluation.evaluate import evaluate
 from textfit.models.classifier import ModelConfig, TextClassifier
+from textfit.training import distributed
 from textfit.training.defaults import choose_settings, validation_sample_size
 from textfit.training.few_shot import fit_few_shot
 from textfit.training.history import TrainingHistory
@@ -278,6 +279,7 @@ def train(
         0.91
     """
     output_dir = atomic.check_output_dir(output_dir)
+    parallel = distributed.init_from_env()
     train_examples, validation_examples, settings = prepare_examples(train_source, validation_source, data_config, train_config)
     data_report = check_data(model_dir, train_examples, validation_examples, model_config, target_name=data_config.label_column)
     task = train_examples.task
@@ -289,8 +291,10 @@ def train(
     )
     if settings.reasons:
         logger.info("Chosen from the data size (set any of them to override): %s.", settings.describe())
+    if parallel and settings.few_shot:
+        raise ValueError("Few-shot training runs in one process; pass --few-shot off to train data-parallel, or run without torchrun.")
     baseline = None
-    if train_config.baseline == "on" and validation_examples is not None:
+    if train_config.baseline == "on" and validation_examples is not None and distributed.is_main():
         baseline = run_baseline(train_examples, validation_examples, seed=train_config.seed)
     inside_output = checkpoint_dir is None
     checkpoint_dir = output_dir / CHECKPOINTS_DIR if inside_output else Path(checkpoint_dir)
@@ -337,16 +341,21 @@ def train(
         configs["few_shot"] = best["few_shot"]
     if training_history.get("best"):
         configs["best"] = training_history["best"]
-    report = report_files(training_history, metrics, model.describe(metrics=metrics, configs=configs))
-    saved_dir = model.save_pretrained(
-        output_dir, metrics=metrics, configs=configs, extra_files=report,
-        carry_over=(CHECKPOINTS_DIR,) if inside_output and train_config.keep_training_checkpoints else (),
-    )
-    if not train_config.keep_training_checkpoints:
-        # Saved: the checkpoints were only for resuming (a MiniLM one is ~3x the model). Outside the model
-        # folder only ours go; inside, the old folder left with the previous version.
-        if not inside_output:
-            remove_checkpoints(checkpoint_dir)
+    if parallel:
+        configs["distributed"] = {"world_size": distributed.world_size(), "backend": "torch.distributed"}
+    saved_dir = output_dir
+    if distributed.is_main():  # one writer; the other ranks wait for the folder at the barrier
+        report = report_files(training_history, metrics, model.describe(metrics=metrics, configs=configs))
+        saved_dir = model.save_pretrained(
+            output_dir, metrics=metrics, configs=configs, extra_files=report,
+            carry_over=(CHECKPOINTS_DIR,) if inside_output and train_config.keep_training_checkpoints else (),
+        )
+        if not train_config.keep_training_checkpoints:
+            # Saved: the checkpoints were only for resuming (a MiniLM one is ~3x the model). Outside the model
+            # folder only ours go; inside, the old folder left with the previous version.
+            if not inside_output:
+                remove_checkpoints(checkpoint_dir)
+    distributed.barrier()
     return TrainResult(model, saved_dir, metrics, configs["history"], train_seconds, best["examples_per_second"], configs.get("best"))
 
 
