@@ -141,3 +141,15 @@ def test_training_checkpoints_are_kept_only_when_asked(tiny_checkpoint_dir, trai
     elsewhere = tmp_path / "elsewhere"
     assert cli.main([*common, "--output", str(tmp_path / "model"), "--checkpoint-dir", str(elsewhere)]) == 0
     assert not elsewhere.exists() and not (tmp_path / "model" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "export", "report", "serve", "check", "demo"])
+def test_every_command_prints_its_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert out.startswith(f"usage: textfit {command}")
+    if command == "train":
+        assert "--few-shot {auto,on,off}" in out and "--seeds SEEDS" in out and "--workers WORKERS" in out
+        assert "(default: chosen from the data size)" in out and "over 10% of training texts" in out

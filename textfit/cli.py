@@ -37,7 +37,8 @@ def _add_config_flags(parser, config_class, skip=()):
             continue
         default = config_field.default
         shown = "chosen from the data size" if config_field.metadata.get("auto") else default
-        help_text = f"{config_field.metadata.get('help', '')} (default: {shown})"
+        # argparse formats help with %: a literal one ("10%") must be doubled or --help crashes.
+        help_text = f"{config_field.metadata.get('help', '')} (default: {shown})".replace("%", "%%")
         flag = "--" + config_field.name.replace("_", "-")
         if _flag_type(config_field) is bool:  # --keep-best / --no-keep-best
             group.add_argument(flag, dest=config_field.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,

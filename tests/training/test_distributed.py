@@ -108,3 +108,26 @@ def test_textfit_train_workers_writes_one_model_from_rank_zero(tiny_checkpoint_d
     predicted = subprocess.run([sys.executable, "-m", "textfit", "predict", "--model", str(tmp_path / "model"), "--text", "good fun"],
                                env=_environment(), capture_output=True, text=True, timeout=TIMEOUT)
     assert predicted.returncode == 0 and json.loads(predicted.stdout.splitlines()[0])["label"] in ("neg", "pos")
+
+
+def test_torchrun_predict_shares_the_rows_and_rank_zero_writes_them_in_order(tiny_checkpoint_dir, tmp_path):
+    from textfit import TextClassifier
+    from tiny_checkpoints import randomize_head
+
+    model = TextClassifier.from_pretrained(tiny_checkpoint_dir, labels=["neg", "pos"], precision="float32")
+    randomize_head(model)
+    saved = model.save_pretrained(tmp_path / "model")
+    texts, _ = texts_and_labels(23)  # uneven shares: 12 and 11 rows
+    pd.DataFrame({"text": texts}).to_csv(tmp_path / "new.csv", index=False)
+    arguments = ["-m", "textfit", "predict", "--model", str(saved), "--input", str(tmp_path / "new.csv")]
+    single = subprocess.run([sys.executable, *arguments, "--output", str(tmp_path / "single.csv")], env=_environment(),
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert single.returncode == 0, single.stderr[-3000:]
+    shared = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", *arguments,
+                             "--output", str(tmp_path / "shared.csv")], env=_environment(), capture_output=True, text=True,
+                            timeout=TIMEOUT)
+    assert shared.returncode == 0, shared.stderr[-3000:]
+    ours, theirs = pd.read_csv(tmp_path / "shared.csv"), pd.read_csv(tmp_path / "single.csv")
+    assert ours["text"].tolist() == texts and ours["label"].tolist() == theirs["label"].tolist()
+    np.testing.assert_allclose(ours["probability_pos"], theirs["probability_pos"], atol=1e-6)
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no temp debris

@@ -11,6 +11,7 @@ import pandas as pd
 from textfit.data.examples import DataConfig, read_examples
 from textfit.data.inputs import sigmoid, softmax
 from textfit.data.labels import MULTI_LABEL, REGRESSION
+from textfit.training import distributed
 
 OUTPUT_SUFFIXES = (".csv", ".jsonl")
 
@@ -21,7 +22,7 @@ def prediction_records(model, examples, batch_size: int = 64) -> list[dict]:
     Single-label: ``label`` and ``probabilities`` (softmax). Multi-label: ``labels`` (those at or
     above their threshold) and ``probabilities`` (each label's sigmoid). Regression: ``value``.
     """
-    logits = model.predict_logits(examples.inputs, batch_size=batch_size)
+    logits = _logits(model, examples, batch_size)
     records = []
     for index, row in enumerate(prediction_fields(model, logits)):
         record = {"text": examples.texts[index]}
@@ -29,6 +30,22 @@ def prediction_records(model, examples, batch_size: int = 64) -> list[dict]:
             record["text_pair"] = examples.text_pairs[index]
         records.append({**record, **row})
     return records
+
+
+def _logits(model, examples, batch_size: int) -> np.ndarray:
+    """The logits of every example; under torchrun each rank predicts rows rank::world and all of them get every row."""
+    if not distributed.active():
+        return model.predict_logits(examples.inputs, batch_size=batch_size)
+    mine = np.arange(distributed.rank(), len(examples), distributed.world_size())
+    part = model.predict_logits(examples.subset(mine).inputs, batch_size=batch_size) if len(mine) else None
+    logits = None
+    for indices, values in distributed.all_gather_objects((mine, part)):
+        if values is None:
+            continue
+        if logits is None:
+            logits = np.empty((len(examples), values.shape[1]), dtype=values.dtype)
+        logits[indices] = values
+    return logits
 
 
 def prediction_fields(model, logits: np.ndarray) -> list[dict]:
@@ -53,7 +70,8 @@ def predict_file(model, input_path, output_path, data_config: DataConfig = DataC
     """Predict every row of ``input_path`` and write ``output_path`` (.csv or .jsonl); return the row count.
 
     CSV gets columns text, [text_pair], label, probability_<label>...; JSONL one object per line
-    with a ``probabilities`` mapping. The file is written to a temp path, then renamed.
+    with a ``probabilities`` mapping. The file is written to a temp path, then renamed. Under
+    torchrun the ranks predict a share of the rows each and rank 0 writes them all, in input order.
 
     Example:
         >>> predict_file(model, "new_reviews.csv", "predictions.jsonl")
@@ -66,7 +84,11 @@ def predict_file(model, input_path, output_path, data_config: DataConfig = DataC
     if output_path.is_dir():
         raise ValueError(f"--output {output_path} is a folder; pass a file path ending in .csv or .jsonl.")
     examples = read_examples(input_path, data_config, require_labels=False)
+    distributed.init_from_env()  # under torchrun: the ranks share the rows, rank 0 writes
     records = prediction_records(model, examples, batch_size)
+    if not distributed.is_main():
+        distributed.barrier()
+        return len(records)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", dir=output_path.parent, prefix=f".{output_path.name}.", suffix=".tmp", delete=False, newline=""
@@ -83,4 +105,5 @@ def predict_file(model, input_path, output_path, data_config: DataConfig = DataC
             ]
             pd.DataFrame(rows).to_csv(handle, index=False)
     os.replace(handle.name, output_path)
+    distributed.barrier()
     return len(records)

@@ -19,6 +19,7 @@ in a single process.
 
 import logging
 import os
+import time
 
 import keras
 
@@ -115,6 +116,10 @@ def all_gather_objects(value) -> list:
     return gathered
 
 
+# Time spent in the gradient all-reduce, for benchmarks/distributed.py.
+STATS = {"all_reduce_seconds": 0.0, "all_reduces": 0}
+
+
 def average_gradients(gradients, variables, local_examples: float):
     """Gradients averaged over ranks, each rank's weighted by its examples: sum_r n_r g_r / sum_r n_r.
 
@@ -127,7 +132,10 @@ def average_gradients(gradients, variables, local_examples: float):
     gradients = [torch.zeros_like(v.value) if g is None else g for g, v in zip(gradients, variables)]
     flat = torch.cat([g.reshape(-1).to(torch.float32) * local_examples for g in gradients]
                      + [torch.tensor([float(local_examples)], dtype=torch.float32)])
+    started = time.perf_counter()
     dist.all_reduce(flat)
+    STATS["all_reduce_seconds"] += time.perf_counter() - started
+    STATS["all_reduces"] += 1
     total = flat[-1]
     averaged, offset = [], 0
     for gradient in gradients:
@@ -157,6 +165,10 @@ def make_data_parallel(model) -> None:
     optimizer = model.optimizer
     if not active() or getattr(optimizer, "_textfit_data_parallel", False):
         return
+    if getattr(model, "ddp_model", None) is not None:
+        # A Keras that wraps the model in torch DDP averages gradients itself: averaging again would be wrong.
+        raise RuntimeError("This Keras wraps the model in DistributedDataParallel itself; textfit supports keras<3.16 for "
+                           "data-parallel training. pip install 'keras<3.16'.")
     apply = optimizer.apply
 
     def apply_averaged(grads, trainable_variables=None):
