@@ -6,9 +6,10 @@ from textfit.training.defaults import FEW_SHOT_MAX_PER_LABEL, MIN_STEPS, choose_
 
 
 def test_a_small_set_gets_small_batches_and_enough_steps():
-    settings = choose_settings(64, task="single_label", examples_per_label=32)
+    per_label = FEW_SHOT_MAX_PER_LABEL + 1  # two labels, just above the few-shot threshold
+    settings = choose_settings(2 * per_label, task="single_label", examples_per_label=per_label)
     assert not settings.few_shot and settings.validation_split == 0.1
-    num_train = round(64 * 0.9)
+    num_train = round(2 * per_label * 0.9)
     assert settings.batch_size == 8
     steps = settings.epochs * -(-num_train // settings.batch_size)
     assert steps >= MIN_STEPS and settings.epochs > 3

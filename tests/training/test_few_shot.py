@@ -58,7 +58,7 @@ def test_few_shot_trains_a_normal_folder_that_transformers_reads_the_same(tiny_c
     with caplog.at_level("INFO", logger="textfit"):
         result = train(tiny_checkpoint_dir, data, tmp_path / "model", verbose=0, train_config=TrainConfig(seed=3))
     log = caplog.text
-    assert "few_shot True: at most 16 examples per label" in log and "Few-shot: 480 pairs (30 steps)" in log
+    assert "few_shot True: at most 32 examples per label" in log and "Few-shot: 480 pairs (30 steps)" in log
     assert "validation_split 0.0: few-shot training uses every example" in log
     record = json.loads((tmp_path / "model" / "textfit.json").read_text())
     assert record["settings"]["few_shot"] is True and record["few_shot"]["pairs"] == 2 * 20 * 12
