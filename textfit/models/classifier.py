@@ -236,10 +236,11 @@ class TextClassifier(keras.Model):
         sequence = self.backbone(inputs["token_ids"], inputs["segment_ids"], inputs["padding_mask"], training=training)
         return self.head(sequence, inputs["padding_mask"], training=training)  # (batch, num_classes) logits
 
-    def train_step(self, data):
+    def train_step(self, *args):
+        # torch: train_step(data); JAX: train_step(state, data).
         if distributed.active():  # this rank's examples weigh its gradients in the all-reduce
-            self._textfit_state["local_examples"] = float(keras.tree.flatten(data[0])[0].shape[0])
-        return super().train_step(data)
+            self._textfit_state["local_examples"] = float(keras.tree.flatten(args[-1][0])[0].shape[0])
+        return super().train_step(*args)
 
     def get_metrics_result(self):
         """The metrics for the logs; summed over ranks in data-parallel training, so every rank logs the global values."""
