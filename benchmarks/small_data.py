@@ -74,9 +74,10 @@ def run_setfit(train, test, seed) -> dict:
 
     started = time.perf_counter()
     model = SetFitModel.from_pretrained(str(default_model_dir()))
-    arguments = TrainingArguments(batch_size=16, num_epochs=1, num_iterations=20, seed=seed, report_to="none")
-    trainer = Trainer(model=model, args=arguments, train_dataset=Dataset.from_pandas(train[["text", "label"]]))
-    trainer.train()
+    with tempfile.TemporaryDirectory() as folder:  # SetFit's trainer writes checkpoints (default: ./checkpoints)
+        arguments = TrainingArguments(output_dir=folder, batch_size=16, num_epochs=1, num_iterations=20, seed=seed, report_to="none")
+        trainer = Trainer(model=model, args=arguments, train_dataset=Dataset.from_pandas(train[["text", "label"]]))
+        trainer.train()
     predicted = list(model.predict(test["text"].tolist()))
     return {**score([str(p) for p in predicted], test["label"].tolist()), "seconds": time.perf_counter() - started}
 
