@@ -52,3 +52,19 @@ def test_text_batches_reshuffle_on_epoch_end_only_when_shuffling():
     order = fixed.example_order.copy()
     fixed.on_epoch_end()
     assert np.array_equal(order, fixed.example_order)
+
+
+def test_a_shard_takes_its_rows_of_every_global_batch_and_no_rank_gets_an_empty_one():
+    encoded = EncodedTexts([np.arange(1, 2 + i % 5, dtype=np.int32) for i in range(9)],
+                           [np.zeros(1 + i % 5, dtype=np.int32) for i in range(9)])
+    plan = TextBatches(encoded, np.arange(9), batch_size=4, shuffle=True, seed=3)
+    assert sorted(len(b) for b in plan.batch_indices) == [1, 4, 4]  # unsharded: a batch of one
+    ranks = [TextBatches(encoded, np.arange(9), batch_size=4, shuffle=True, seed=3) for _ in range(2)]
+    for rank, batches in enumerate(ranks):
+        batches.set_shard(rank, 2)
+    assert len(ranks[0]) == len(ranks[1]) == 2  # the batch of one was folded into its neighbour
+    for index in range(2):
+        rows = [set(batches[index][1].tolist()) for batches in ranks]
+        assert rows[0] and rows[1] and not rows[0] & rows[1]
+        assert rows[0] | rows[1] == set(ranks[0].batch_indices[index].tolist())  # together: the whole global batch
+    assert sorted(np.concatenate(ranks[0].batch_indices).tolist()) == list(range(9))
