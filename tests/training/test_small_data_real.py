@@ -22,5 +22,7 @@ def test_adaptive_defaults_beat_the_old_ones_on_eight_tweets_per_label(tmp_path)
 
     old = accuracy("old", TrainConfig(epochs=3, batch_size=32, learning_rate=5e-5, validation_split=0.1, few_shot="off", baseline="off"))
     new = accuracy("new", TrainConfig(seed=0, baseline="off"))
-    # Measured on 1,000 test tweets (benchmarks/small_data.py): 0.47 with the old defaults, 0.58 with the new (3 labels).
+    # Here: 0.553 vs 0.437 in bfloat16 and 0.550 vs 0.437 in float32 (so CPUs without bfloat16 units pass too);
+    # benchmarks/small_data.py, 1,000 test tweets, 3 seeds: 0.535 vs 0.424.
+    print(f"adaptive {new:.3f}, old {old:.3f}")
     assert new >= 0.5 and new >= old + 0.05, (new, old)
