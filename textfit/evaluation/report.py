@@ -167,7 +167,8 @@ def build_html(history: dict, metrics: dict | None, record: dict, plots: dict[st
     few_shot = record.get("few_shot")
     if few_shot:
         summary.append(("few-shot training", f"{few_shot['pairs']} contrastive pairs in {few_shot['pair_steps']} steps, then a "
-                                             f"logistic-regression head (training accuracy {few_shot['training_accuracy']:.3f})"))
+                                             f"logistic-regression head (training accuracy {few_shot['training_accuracy']:.3f}), "
+                                             f"then {few_shot.get('fine_tune_epochs', 0)} epochs of fine-tuning"))
     best = history.get("best")
     if best:
         summary.append(("best validation", f"{best['monitor']} {best['value']:.4f} at step {best['step']} (epoch {best['epoch']})"

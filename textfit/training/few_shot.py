@@ -16,6 +16,10 @@ error: SetFit's CosineSimilarityLoss. Contrasting the head's own vector instead 
 pooled CLS vector of a sentence-transformer checkpoint was never trained as an embedding; with 8
 per label the two were level (0.547 and 0.535 over 3 seeds). Stage 2 is scikit-learn's
 multinomial logistic regression on the head's vectors of every training text, copied into the head.
+Stage 3 fine-tunes the whole classifier with cross-entropy from there (10 epochs, batch 8, learning
+rate 5e-5), as SetFit's end-to-end head phase does: the head then reads the contrastively trained
+encoder through its own CLS path. Measured (3 seeds, same benchmark): 8 per label 0.535 -> 0.545,
+32 per label 0.615 -> 0.644, for ~10-20 s more.
 """
 
 import logging
@@ -105,11 +109,13 @@ def _normalized(features):
 
 
 def fit_few_shot(model, texts, label_ids, *, num_iterations: int = 20, batch_size: int = 16, learning_rate: float = 2e-5,
-                 epochs: int = 1, seed: int = 0, callbacks=None, verbose="auto", pooling: str = "mean") -> dict:
+                 epochs: int = 1, seed: int = 0, callbacks=None, verbose="auto", pooling: str = "mean",
+                 fine_tune_epochs: int = 10, fine_tune_batch_size: int = 8, fine_tune_learning_rate: float = 5e-5) -> dict:
     """Train ``model`` (a single-label ``TextClassifier``) on few examples; returns a summary for the log.
 
-    ``texts`` are strings (or (text, pair) tuples), ``label_ids`` their label ids. Defaults are SetFit's:
-    20 pair iterations, batch 16, learning rate 2e-5, one epoch, warm-up over 10 % of the steps.
+    ``texts`` are strings (or (text, pair) tuples), ``label_ids`` their label ids. The contrastive stage's
+    defaults are SetFit's: 20 pair iterations, batch 16, learning rate 2e-5, one epoch, warm-up over
+    10 % of the steps. ``fine_tune_epochs=0`` skips stage 3. ``callbacks`` see the contrastive stage.
     """
     import time
 
@@ -144,15 +150,22 @@ def fit_few_shot(model, texts, label_ids, *, num_iterations: int = 20, batch_siz
     kernel, bias = _logits_layer(head, model.num_classes)
     model.head.logits.kernel.assign(kernel)
     model.head.logits.bias.assign(bias)
+    head_seconds = time.perf_counter() - started - contrastive_seconds
+    if fine_tune_epochs:
+        model.compile(learning_rate=fine_tune_learning_rate)
+        model.fit(texts, model.label_map.decode(label_ids), epochs=fine_tune_epochs, batch_size=fine_tune_batch_size,
+                  verbose=verbose, seed=seed)
     summary = {
         "pairs": int(len(targets)), "pair_steps": len(pairs) * epochs, "contrastive_loss": float(history.history["loss"][-1]),
-        "contrastive_seconds": round(contrastive_seconds, 2), "head_seconds": round(time.perf_counter() - started - contrastive_seconds, 2),
-        "training_accuracy": float(head.score(features, label_ids)),
+        "contrastive_seconds": round(contrastive_seconds, 2), "head_seconds": round(head_seconds, 2),
+        "training_accuracy": float(head.score(features, label_ids)), "fine_tune_epochs": fine_tune_epochs,
+        "fine_tune_seconds": round(time.perf_counter() - started - contrastive_seconds - head_seconds, 2),
     }
     logger.info(
         "Few-shot: %d pairs (%d steps) of contrastive training in %.1f s (final loss %.4f), then a logistic-regression head "
-        "(training accuracy %.3f).", summary["pairs"], summary["pair_steps"], contrastive_seconds, summary["contrastive_loss"],
-        summary["training_accuracy"],
+        "(training accuracy %.3f), then %d epochs of fine-tuning in %.1f s.", summary["pairs"], summary["pair_steps"],
+        contrastive_seconds, summary["contrastive_loss"], summary["training_accuracy"], fine_tune_epochs,
+        summary["fine_tune_seconds"],
     )
     return summary
 
