@@ -480,19 +480,7 @@ class TextClassifier(keras.Model):
         With "chunks" truncation, the windows of every text are predicted first and pooled, and
         one batch of all examples comes out.
         """
-        texts, text_pairs, _ = split_texts(x)
-        encoded = self.encode_texts(texts, text_pairs)
-        batches = TextBatches(encoded, batch_size=batch_size, shuffle=False, pad_token_id=self.tokenizer.pad_token_id)
-        if encoded.example_index is None:
-            for index in range(len(batches)):
-                (inputs,) = batches[index]
-                yield batches.batch_indices[index], np.asarray(self.predict_on_batch(inputs))
-            return
-        window_logits = np.empty((len(encoded), self.num_classes), dtype=np.float32)
-        for index in range(len(batches)):
-            (inputs,) = batches[index]
-            window_logits[batches.batch_indices[index]] = np.asarray(self.predict_on_batch(inputs))
-        yield np.arange(len(texts)), pool_windows(window_logits, encoded.example_index, len(texts), self.model_config.chunk_pooling)
+        yield from stream_logits(self, x, lambda inputs: np.asarray(self.predict_on_batch(inputs)), batch_size)
 
     def predict_logits(self, x, batch_size: int = _PREDICT_BATCH_SIZE, verbose=0) -> np.ndarray:
         """Raw logits, shape (num_examples, num_classes), in input order.
@@ -520,10 +508,7 @@ class TextClassifier(keras.Model):
         """
         if self.task == REGRESSION:
             raise ValueError("A regression model predicts numbers, not probabilities: use model.predict(texts).")
-        logits = self.predict_logits(x, batch_size)
-        probabilities = sigmoid(logits) if self.task == MULTI_LABEL else softmax(logits)
-        rows = [dict(zip(self.labels, map(float, row))) for row in probabilities]
-        return rows[0] if is_single(x) else rows
+        return probability_rows(self, x, self.predict_logits(x, batch_size))
 
     def predict(self, x, batch_size: int = _PREDICT_BATCH_SIZE, verbose=0):
         """Predictions: one for one text, a list for many.
@@ -535,15 +520,7 @@ class TextClassifier(keras.Model):
             >>> model.predict(["a great film", "dull"])
             ['pos', 'neg']
         """
-        logits = self.predict_logits(x, batch_size, verbose=verbose)
-        if self.task == REGRESSION:
-            predictions = [float(value) for value in logits[:, 0]]
-        elif self.task == MULTI_LABEL:
-            chosen = sigmoid(logits) >= self._textfit_state["thresholds"]
-            predictions = [[label for label, on in zip(self.labels, row) if on] for row in chosen]
-        else:
-            predictions = self.label_map.decode(logits.argmax(axis=-1))
-        return predictions[0] if is_single(x) else predictions
+        return predictions_from_logits(self, x, self.predict_logits(x, batch_size, verbose=verbose), self._textfit_state["thresholds"])
 
     # === Saving ===
     def describe(self, *, metrics: dict | None = None, configs: dict | None = None) -> dict:
@@ -600,6 +577,46 @@ def _task_loss_and_metrics(task: str, *, huber: bool = False):
     if huber:
         raise ValueError("loss='huber' is for regression; this model is a classifier.")
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True), [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
+def stream_logits(model, x, run_batch, batch_size: int):
+    """(example indices, logits) batch by batch for ``model`` (a ``TextClassifier`` or an ``OnnxClassifier``).
+
+    Texts are tokenized as the model reads them and sorted by length; ``run_batch`` maps a padded
+    batch to its logits. Chunked texts: every window first, then one batch of pooled logits.
+    """
+    texts, text_pairs, _ = split_texts(x)
+    encoded = model.encode_texts(texts, text_pairs)
+    batches = TextBatches(encoded, batch_size=batch_size, shuffle=False, pad_token_id=model.tokenizer.pad_token_id)
+    if encoded.example_index is None:
+        for index in range(len(batches)):
+            (inputs,) = batches[index]
+            yield batches.batch_indices[index], run_batch(inputs)
+        return
+    window_logits = np.empty((len(encoded), model.num_classes), dtype=np.float32)
+    for index in range(len(batches)):
+        (inputs,) = batches[index]
+        window_logits[batches.batch_indices[index]] = run_batch(inputs)
+    yield np.arange(len(texts)), pool_windows(window_logits, encoded.example_index, len(texts), model.model_config.chunk_pooling)
+
+
+def probability_rows(model, x, logits: np.ndarray):
+    """Label -> probability per example (softmax, or sigmoids for multi-label); one dict when ``x`` is one text."""
+    probabilities = sigmoid(logits) if model.task == MULTI_LABEL else softmax(logits)
+    rows = [dict(zip(model.labels, map(float, row))) for row in probabilities]
+    return rows[0] if is_single(x) else rows
+
+
+def predictions_from_logits(model, x, logits: np.ndarray, thresholds: np.ndarray):
+    """Labels, label sets (at ``thresholds``) or numbers, by the model's task; one value when ``x`` is one text."""
+    if model.task == REGRESSION:
+        predictions = [float(value) for value in logits[:, 0]]
+    elif model.task == MULTI_LABEL:
+        chosen = sigmoid(logits) >= thresholds
+        predictions = [[label for label, on in zip(model.labels, row) if on] for row in chosen]
+    else:
+        predictions = model.label_map.decode(logits.argmax(axis=-1))
+    return predictions[0] if is_single(x) else predictions
 
 
 def pool_windows(window_logits: np.ndarray, example_index: np.ndarray, num_examples: int, pooling: str) -> np.ndarray:

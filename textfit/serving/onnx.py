@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textfit.data.batches import TextBatches
-from textfit.data.inputs import is_single, sigmoid, softmax, split_texts
+from textfit.data.inputs import sigmoid, softmax
 from textfit.data.labels import MULTI_LABEL, REGRESSION, LabelMap, task_from_problem_type
 from textfit.data.tokenizer import Tokenizer
 from textfit.hf import folder as hf_folder
@@ -227,21 +226,9 @@ class OnnxClassifier:
 
     def iter_logits(self, x, batch_size: int = 64):
         """(example indices, logits) batch by batch, like ``TextClassifier.iter_logits``."""
-        from textfit.models.classifier import pool_windows
+        from textfit.models.classifier import stream_logits
 
-        texts, text_pairs, _ = split_texts(x)
-        encoded = self.encode_texts(texts, text_pairs)
-        batches = TextBatches(encoded, batch_size=batch_size, shuffle=False, pad_token_id=self.tokenizer.pad_token_id)
-        if encoded.example_index is None:
-            for index in range(len(batches)):
-                (inputs,) = batches[index]
-                yield batches.batch_indices[index], self._run(inputs)
-            return
-        window_logits = np.empty((len(encoded), self.num_classes), dtype=np.float32)
-        for index in range(len(batches)):
-            (inputs,) = batches[index]
-            window_logits[batches.batch_indices[index]] = self._run(inputs)
-        yield np.arange(len(texts)), pool_windows(window_logits, encoded.example_index, len(texts), self.model_config.chunk_pooling)
+        yield from stream_logits(self, x, self._run, batch_size)
 
     def predict_logits(self, x, batch_size: int = 64) -> np.ndarray:
         num_examples = 1 if isinstance(x, str) else len(x)
@@ -251,20 +238,13 @@ class OnnxClassifier:
         return logits
 
     def predict_proba(self, x, batch_size: int = 64):
+        from textfit.models.classifier import probability_rows
+
         if self.task == REGRESSION:
             raise ValueError("A regression model predicts numbers, not probabilities: use predict(texts).")
-        logits = self.predict_logits(x, batch_size)
-        probabilities = sigmoid(logits) if self.task == MULTI_LABEL else softmax(logits)
-        rows = [dict(zip(self.labels, map(float, row))) for row in probabilities]
-        return rows[0] if is_single(x) else rows
+        return probability_rows(self, x, self.predict_logits(x, batch_size))
 
     def predict(self, x, batch_size: int = 64):
-        logits = self.predict_logits(x, batch_size)
-        if self.task == REGRESSION:
-            predictions = [float(value) for value in logits[:, 0]]
-        elif self.task == MULTI_LABEL:
-            chosen = sigmoid(logits) >= self._thresholds
-            predictions = [[label for label, on in zip(self.labels, row) if on] for row in chosen]
-        else:
-            predictions = self.label_map.decode(logits.argmax(axis=-1))
-        return predictions[0] if is_single(x) else predictions
+        from textfit.models.classifier import predictions_from_logits
+
+        return predictions_from_logits(self, x, self.predict_logits(x, batch_size), self._thresholds)
