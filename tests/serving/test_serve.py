@@ -266,10 +266,13 @@ def test_requests_in_flight_at_shutdown_get_their_answers(saved_model_dir, stop_
             assert not any(future.done() for future in futures), "the requests finished before the signal"
             process.send_signal(stop_signal)
             responses = [future.result() for future in futures]
+        # The answers can arrive before the interpreter has finished exiting: wait for it, and never
+        # signal again (a second signal after the server stopped meets the default handler).
+        _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=30)
+            process.kill()
+            process.communicate(timeout=30)
     assert [response.status_code for response in responses] == [200] * 8
     assert all(len(response.json()["predictions"]) == 1 for response in responses)
     assert process.returncode == 0, stderr
