@@ -16,6 +16,7 @@ from textfit import __version__
 from textfit.backend import backend_name
 from textfit.data.examples import DataConfig
 from textfit.models.classifier import ModelConfig
+from textfit.models.precision import PRECISIONS
 from textfit.serving.serve import ServeConfig
 from textfit.training.train import TrainConfig
 
@@ -143,17 +144,21 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_runtime_flag(parser) -> None:
     parser.add_argument("--runtime", choices=("keras", "onnx", "onnx-int8"), default="keras",
                         help="keras (default), or onnxruntime on model.onnx / model.int8.onnx written by `textfit export`.")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="keras runtime: auto (bfloat16 where the CPU runs it fast, else float32), float32 or bfloat16.")
 
 
-def _load_model(args):
+def _load_model(args, *, serving: bool = False):
     """The saved model, on the runtime --runtime names."""
     if getattr(args, "runtime", "keras") == "keras":
         from textfit.models.classifier import TextClassifier
 
-        return TextClassifier.from_pretrained(args.model)
+        return TextClassifier.from_pretrained(args.model, precision=getattr(args, "precision", "auto"))
+    if getattr(args, "precision", "auto") != "auto":
+        raise ValueError(f"--precision applies to the keras runtime; --runtime {args.runtime} runs the exported graph as it is. Drop --precision.")
     from textfit.serving.onnx import RUNTIMES, OnnxClassifier
 
-    return OnnxClassifier.from_dir(args.model, file=RUNTIMES[args.runtime])
+    return OnnxClassifier.from_dir(args.model, file=RUNTIMES[args.runtime], spin_wait=not serving)
 
 
 def _run_export(args) -> int:
@@ -267,7 +272,7 @@ def _run_serve(args) -> int:
     from textfit.serving.serve import serve
 
     config = _config(ServeConfig, args)
-    serve(_load_model(args), config)
+    serve(_load_model(args, serving=True), config)
     return 0
 
 

@@ -41,6 +41,50 @@ def test_text_batches_yield_padded_inputs_labels_and_restore_order():
     assert sorted_batches(np.array([5, 2, 9]), 2)[0].tolist() == [1, 0]
 
 
+def _cost(batches, lengths, overhead):
+    return sum(overhead + len(batch) * lengths[batch].max() for batch in batches)
+
+
+def _least_cost_by_brute_force(sorted_lengths, batch_size, overhead):
+    # Every way to cut the sorted lengths into consecutive batches of at most batch_size (2^(n-1) of them).
+    n, best = len(sorted_lengths), float("inf")
+    for mask in range(2 ** (n - 1)):
+        cuts = [0] + [i + 1 for i in range(n - 1) if mask >> i & 1] + [n]
+        sizes = np.diff(cuts)
+        if sizes.max() <= batch_size:
+            best = min(best, sum(overhead + size * sorted_lengths[end - 1] for size, end in zip(sizes, cuts[1:])))
+    return best
+
+
+def test_sorted_batches_with_a_batch_cost_cut_where_padding_plus_calls_cost_least():
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        lengths = rng.integers(2, 80, size=int(rng.integers(1, 10)))
+        batch_size, overhead = int(rng.integers(1, 6)), int(rng.integers(1, 100))
+        batches = sorted_batches(lengths, batch_size, overhead)
+        assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+        assert all(1 <= len(batch) <= batch_size for batch in batches)
+        assert [lengths[b].max() for b in batches] == sorted(lengths[b].max() for b in batches)
+        assert _cost(batches, lengths, overhead) == _least_cost_by_brute_force(np.sort(lengths), batch_size, overhead), trial
+
+
+def test_a_server_micro_batch_of_mixed_lengths_runs_as_batches_of_like_lengths():
+    lengths = np.array([12, 60, 14, 58, 11, 62, 13, 59] * 4)  # short and long tweets, interleaved
+    plain = sorted_batches(lengths, 64)
+    cut = sorted_batches(lengths, 64, batch_overhead_tokens=128)
+    assert len(plain) == 1 and len(cut) == 2
+    assert {tuple(sorted(lengths[b].tolist()))[-1] for b in cut} == {14, 62}
+    assert _cost(cut, lengths, 0) == 16 * 14 + 16 * 62 < _cost(plain, lengths, 0) == 32 * 62
+    # Many texts of like lengths still fill whole batches.
+    many = np.random.default_rng(0).integers(10, 70, size=5000)
+    assert np.mean([len(b) for b in sorted_batches(many, 64, 128)]) > 50
+    # TextBatches (prediction) cuts on the lengths it pads to.
+    batches = TextBatches(_encoded([3, 17, 4, 18]), batch_size=4, shuffle=False, pad_to_multiple_of=1, batch_overhead_tokens=4)
+    assert batches.padded_lengths() == [4, 18]
+    batches = TextBatches(_encoded([3, 17, 4, 18]), batch_size=4, shuffle=False, pad_to_multiple_of=32, batch_overhead_tokens=4)
+    assert batches.padded_lengths() == [32]
+
+
 def test_text_batches_reshuffle_on_epoch_end_only_when_shuffling():
     encoded = _encoded(list(range(3, 103)))
     shuffled = TextBatches(encoded, np.zeros(100), batch_size=10, shuffle=True, seed=0)

@@ -24,6 +24,7 @@ def test_every_family_exports_and_onnxruntime_gives_textfits_logits(model_type, 
     assert report["files"] == [ONNX_FILE, INT8_FILE] and (saved / ONNX_FILE).is_file()
     assert report["float32_max_logit_difference"] < 1e-4
     assert 0.0 <= report["int8_label_agreement"] <= 1.0 and "int8_max_probability_difference" in report
+    assert report["int8_scheme"].startswith("per-channel int8 weights")
     onnx_model = OnnxClassifier.from_dir(saved)
     np.testing.assert_allclose(onnx_model.predict_logits(SAMPLE_TEXTS), model.predict_logits(SAMPLE_TEXTS), atol=1e-4)
     pairs = list(SAMPLE_PAIRS)
@@ -74,9 +75,18 @@ def test_cli_export_then_predict_evaluate_and_serve_on_onnxruntime(tiny_checkpoi
     capsys.readouterr()
     assert cli.main(["evaluate", "--model", str(saved), "--runtime", "onnx", "--data", str(data)]) == 0
     assert json.loads(capsys.readouterr().out)["accuracy"] == pytest.approx(np.mean(np.array(keras_labels) == ["neg", "pos"] * 4))
-    with TestClient(create_app(OnnxClassifier.from_dir(saved), ServeConfig())) as client:
+    with TestClient(create_app(OnnxClassifier.from_dir(saved, spin_wait=False), ServeConfig())) as client:
         reply = client.post("/v1/predict", json={"texts": texts[:2]}).json()["predictions"]
         assert [row["label"] for row in reply] == keras_labels[:2]
+    with pytest.raises(ValueError, match="--precision applies to the keras runtime"):
+        cli._load_model(cli.build_parser().parse_args(["serve", "--model", str(saved), "--runtime", "onnx", "--precision", "float32"]))
+    served = cli._load_model(cli.build_parser().parse_args(["serve", "--model", str(saved), "--runtime", "onnx"]), serving=True)
+    # A server's onnxruntime threads sleep between micro-batches: the cores go to HTTP and tokenizing.
+    assert served.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    capsys.readouterr()
+    assert cli.main(["predict", "--model", str(saved), "--precision", "float32", "--input", str(data),
+                     "--output", str(tmp_path / "float32.csv")]) == 0
+    assert pd.read_csv(tmp_path / "float32.csv")["label"].tolist() == keras_labels
 
 
 def test_a_missing_onnx_file_says_how_to_make_it(tiny_checkpoint_dir, tmp_path):

@@ -33,10 +33,32 @@ def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Genera
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Split example indices into batches after sorting by length (for evaluation and prediction)."""
+def sorted_batches(lengths: np.ndarray, batch_size: int, batch_overhead_tokens: int = 0) -> list[np.ndarray]:
+    """Split example indices into batches after sorting by length (for evaluation and prediction).
+
+    With ``batch_overhead_tokens`` > 0 the batches are cut where they cost least in all: padded tokens
+    plus that fixed cost per batch (what one more model call costs, counted in tokens). A few texts
+    of mixed lengths — a server's micro-batch — then run as two or three batches of like lengths
+    instead of one padded to the longest; many texts still fill whole batches.
+    """
     order = np.argsort(lengths, kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if batch_overhead_tokens <= 0 or len(order) <= 1:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    # Dynamic programming over the sorted lengths (a batch ending at j pads to lengths[j]): O(n * batch_size).
+    sorted_lengths = np.asarray(lengths, dtype=np.float64)[order]
+    least = np.zeros(len(order) + 1)  # least[j]: the cheapest way to run the j shortest examples
+    start = np.zeros(len(order) + 1, dtype=np.int64)
+    for end in range(1, len(order) + 1):
+        first = max(0, end - batch_size)
+        costs = least[first:end] + (end - np.arange(first, end)) * sorted_lengths[end - 1]
+        best = int(np.argmin(costs))  # the first minimum: the fullest batch among equals
+        least[end] = costs[best] + batch_overhead_tokens
+        start[end] = first + best
+    batches, end = [], len(order)
+    while end > 0:
+        batches.append(order[start[end] : end])
+        end = start[end]
+    return batches[::-1]
 
 
 class TextBatches(keras.utils.PyDataset):
@@ -55,6 +77,9 @@ class TextBatches(keras.utils.PyDataset):
         pad_token_id: id used for padding.
         pad_to_multiple_of: round each batch's length up to this multiple.
         sample_weights: optional float weight per example.
+        batch_overhead_tokens: without shuffling, the fixed cost of one batch in tokens: batches are
+            then cut where padding plus this cost is least (see ``sorted_batches``); 0 cuts every
+            ``batch_size`` examples.
 
     Example:
         >>> batches = TextBatches(encoded, targets, batch_size=32, shuffle=True, seed=0, pad_token_id=0)
@@ -74,6 +99,7 @@ class TextBatches(keras.utils.PyDataset):
         pad_token_id: int = 0,
         pad_to_multiple_of: int | None = None,
         sample_weights=None,
+        batch_overhead_tokens: int = 0,
     ):
         super().__init__()
         if len(encoded) == 0:
@@ -87,6 +113,7 @@ class TextBatches(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.pad_token_id = pad_token_id
         self.pad_to_multiple_of = pad_to_multiple_of or default_pad_multiple()
+        self.batch_overhead_tokens = batch_overhead_tokens
         self._lengths = encoded.lengths
         self.seed = seed
         self.epoch = 0
@@ -98,7 +125,10 @@ class TextBatches(keras.utils.PyDataset):
             # The order depends on (seed, epoch) only, so a resumed run can rebuild any epoch's batches.
             batches = bucketed_batches(self._lengths, self.batch_size, np.random.default_rng([self.seed, self.epoch]))
         else:
-            batches = sorted_batches(self._lengths, self.batch_size)
+            lengths = self._lengths
+            if self.batch_overhead_tokens:  # cut where the padded lengths change
+                lengths = -(-np.asarray(lengths) // self.pad_to_multiple_of) * self.pad_to_multiple_of
+            batches = sorted_batches(lengths, self.batch_size, self.batch_overhead_tokens)
         if self.shard is not None and len(batches) > 1 and len(batches[-1]) < self.shard[1]:
             # A rank with no rows would have no loss: fold a batch smaller than the world into its neighbour.
             batches = batches[:-2] + [np.concatenate(batches[-2:])]

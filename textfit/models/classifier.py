@@ -121,6 +121,10 @@ class TextClassifier(keras.Model):
         ['pos']
     """
 
+    # What one more eager model call costs in prediction, counted in tokens: batches are cut where padding plus
+    # this is least (sorted_batches). MiniLM on 2 cores: ~15 ms of layer calls a batch, ~0.08 ms a token (bfloat16).
+    batch_overhead_tokens = 128
+
     def __init__(self, *, backbone, head, tokenizer: Tokenizer, label_map: LabelMap, hf_config: dict, model_config: ModelConfig,
                  seed: int = 0, task: str = SINGLE_LABEL, **kwargs):
         super().__init__(**kwargs)
@@ -587,7 +591,8 @@ def stream_logits(model, x, run_batch, batch_size: int):
     """
     texts, text_pairs, _ = split_texts(x)
     encoded = model.encode_texts(texts, text_pairs)
-    batches = TextBatches(encoded, batch_size=batch_size, shuffle=False, pad_token_id=model.tokenizer.pad_token_id)
+    batches = TextBatches(encoded, batch_size=batch_size, shuffle=False, pad_token_id=model.tokenizer.pad_token_id,
+                          batch_overhead_tokens=model.batch_overhead_tokens)
     if encoded.example_index is None:
         for index in range(len(batches)):
             (inputs,) = batches[index]
