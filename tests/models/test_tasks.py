@@ -68,6 +68,9 @@ def test_regression_model_outputs_the_targets_units_and_transformers_returns_the
     reloaded = TextClassifier.from_pretrained(saved)
     assert reloaded.task == "regression"
     np.testing.assert_allclose(reloaded.predict(TOY_TEXTS), predictions, atol=1e-5)
+    # Training on: a second fit, with targets of another spread, continues from the trained head as it is.
+    model.fit(TOY_TEXTS, [10 * score for score in SCORES], epochs=1, batch_size=4, verbose=0)
+    assert float(keras.ops.convert_to_numpy(model.head.target_scale)[0]) == pytest.approx(np.std(SCORES), rel=1e-5)
     with pytest.raises(ValueError, match=r"regression model predicts numbers, not probabilities"):
         model.predict_proba(TOY_TEXTS)
 

@@ -1,6 +1,7 @@
 """Few-shot training (SetFit's recipe in the model's own head), and training with several seeds."""
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -55,10 +56,15 @@ LABELS = ["pos"] * 4 + ["neg"] * 4 + ["sport"] * 4
 def test_few_shot_trains_a_normal_folder_that_transformers_reads_the_same(tiny_checkpoint_dir, tmp_path, caplog):
     data = tmp_path / "train.csv"
     pd.DataFrame({"text": TEXTS, "label": LABELS}).to_csv(data, index=False)
-    with caplog.at_level("INFO", logger="textfit"):
+    with caplog.at_level("INFO", logger="textfit"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         result = train(tiny_checkpoint_dir, data, tmp_path / "model", verbose=0, train_config=TrainConfig(seed=3))
     log = caplog.text
     assert "few_shot True: at most 32 examples per label" in log and "Few-shot: 480 pairs (30 steps)" in log
+    # No false alarms: the fine-tuning stage starts from the fitted head (not a new head's ln(3) loss), and the
+    # contrastive stage freezes the head it does not train.
+    assert "The loss before training" not in log
+    assert not [w for w in caught if "Gradients do not exist" in str(w.message)]
     assert "validation_split 0.0: few-shot training uses every example" in log
     record = json.loads((tmp_path / "model" / "textfit.json").read_text())
     assert record["settings"]["few_shot"] is True and record["few_shot"]["pairs"] == 2 * 20 * 12

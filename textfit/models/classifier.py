@@ -232,7 +232,9 @@ class TextClassifier(keras.Model):
 
     @property
     def head_is_new(self) -> bool:
-        """True when the logits layer was not loaded from the checkpoint (it needs training)."""
+        """True when the logits layer was not loaded from the checkpoint and has not been trained since."""
+        if self._textfit_state.get("head_trained"):
+            return False
         report = self.load_report
         return report is None or any(row.hf_name in report.newly_initialized for row in self.head.weight_rows()[1])
 

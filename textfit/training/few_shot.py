@@ -136,13 +136,16 @@ def fit_few_shot(model, texts, label_ids, *, num_iterations: int = 20, batch_siz
     optimizer = default_optimizer(learning_rate=learning_rate, weight_decay=0.01, warmup_fraction=0.1)
     optimizer._learning_rate.plan(start_step=0, total_steps=len(pairs) * epochs)
     similarity = PairSimilarity(model, pooling=pooling)
-    model.head.logits.trainable = False  # stage 1 trains the encoder (and the head's dense with pooling="head")
+    # Stage 1 trains the encoder (and the head's dense with pooling="head"); a head that gets no gradient is
+    # frozen, or Keras warns "Gradients do not exist" for it.
+    frozen = model.head.logits if pooling == "head" else model.head
+    frozen.trainable = False
     try:
         similarity.compile(optimizer=optimizer, loss="mean_squared_error")
         keras.utils.set_random_seed(seed)
         history = similarity.fit(pairs, epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
     finally:
-        model.head.logits.trainable = True
+        frozen.trainable = True
     contrastive_seconds = time.perf_counter() - started
     features = model.predict_features(texts)
     head = LogisticRegression(max_iter=2000, C=1.0, random_state=seed)
@@ -150,6 +153,7 @@ def fit_few_shot(model, texts, label_ids, *, num_iterations: int = 20, batch_siz
     kernel, bias = _logits_layer(head, model.num_classes)
     model.head.logits.kernel.assign(kernel)
     model.head.logits.bias.assign(bias)
+    model._textfit_state["head_trained"] = True  # stage 3 starts from this head: its step-0 loss is not a new head's
     head_seconds = time.perf_counter() - started - contrastive_seconds
     if fine_tune_epochs:
         model.compile(learning_rate=fine_tune_learning_rate)

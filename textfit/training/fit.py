@@ -138,7 +138,10 @@ def fit_classifier(
         plan_schedule(model, train_data, epochs, kwargs.get("steps_per_epoch"), batch_size, kwargs.get("initial_epoch", 0))
         scale_regression_targets(model, train_data)
         check_before_training(model, sample)
-    elif resume_point.schedule_plan is not None:
+    # From here the head is trained: a later fit must not rescale a regression head's targets or call its
+    # step-0 loss that of a new head.
+    model._textfit_state["head_trained"] = True
+    if resume_point is not None and resume_point.schedule_plan is not None:
         model.optimizer._learning_rate.plan(**resume_point.schedule_plan)
         model.train_function = None
     # The monitor goes first: every later callback (the user's EarlyStopping included) sees its val_* logs.
