@@ -27,16 +27,22 @@ MIN_SPEEDUP = 1.3
 _BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-def cpu_bfloat16_flags() -> list[str]:
-    """The CPU's bfloat16 matrix-instruction flags (Linux /proc/cpuinfo), e.g. ["avx512_bf16"]."""
+def cpu_flags() -> set[str]:
+    """The CPU's instruction-set flags (Linux /proc/cpuinfo); empty where that file cannot be read."""
     try:
         flags = set()
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
                 flags.update(line.split(":", 1)[1].split())
-        return [flag for flag in _BFLOAT16_FLAGS if flag in flags]
+        return flags
     except OSError:
-        return []
+        return set()
+
+
+def cpu_bfloat16_flags() -> list[str]:
+    """The CPU's bfloat16 matrix-instruction flags, e.g. ["avx512_bf16"]."""
+    flags = cpu_flags()
+    return [flag for flag in _BFLOAT16_FLAGS if flag in flags]
 
 
 @functools.cache

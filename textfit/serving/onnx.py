@@ -141,12 +141,9 @@ def export_onnx(model_dir, *, quantize: str | None = None, sample_texts=None) ->
 
 def _cpu_has_vnni() -> bool:
     """Whether this CPU has VNNI (int8 dot products without the 16-bit saturation of older AVX2/AVX512 kernels)."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return any(flag in flags for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    from textfit.models.precision import cpu_flags
+
+    return bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def _uses_segment_ids(hf_model) -> bool:
